@@ -1,0 +1,4 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pure mesh planner: model -> validation -> IP allocation -> topology -> rendering. No IO, no Ansible."""

@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One call from plain data to a plan: what modules, action plugins, the CLI and benchmarks use."""
+
+from __future__ import annotations
+
+from .errors import MeshError, Problem
+from .model import parse_mesh
+from .render import plan_dict
+from .topology import plan as _plan
+
+
+def build_plan(cidr, granularity, nodes, peers=(), keepalive=None, port=None, assigned=None, require_keys=True):
+    """Parse, validate and plan. Returns the Plan object. Raises MeshError naming every problem.
+
+    With ``require_keys=False`` managed nodes may lack public keys (a pre-flight check before any host
+    is touched); the topology is still computed, so every other problem surfaces early."""
+    spec = parse_mesh(cidr=cidr, granularity=granularity, nodes=nodes, peers=peers,
+                      keepalive=keepalive, port=port, assigned=assigned)
+    if require_keys:
+        missing = [Problem(n.name, "public_key", "is missing (generate the host's key first)")
+                   for n in spec.nodes if n.public_key is None]
+        if missing:
+            raise MeshError(missing)
+    return _plan(spec)
+
+
+def build_plan_dict(*args, **kwargs):
+    return plan_dict(build_plan(*args, **kwargs))

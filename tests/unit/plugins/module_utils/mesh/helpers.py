@@ -1,0 +1,103 @@
+"""Test helpers: deterministic fake keys and a cryptokey-routing simulator over rendered configs."""
+
+import base64
+import hashlib
+import ipaddress
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render, wgconf
+
+
+def key(name):
+    """A valid-looking WireGuard public key derived from a name (tests never need real key pairs)."""
+    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+
+
+def peer_ini(plan, name):
+    """Render what an external peer must configure (its view of the mesh) as INI."""
+    peer = [p for p in plan.spec.peers if p.name == name][0]
+    entries = render.plan_dict(plan)["peers"][name]
+    return wgconf.render({"interface": {"address": [str(n) for n in peer.allowed_ips]}, "peers": entries})
+
+
+def mesh_inis(plan):
+    inis = {name: render.node_ini(plan, name) for name in plan.nodes}
+    inis.update({p.name: peer_ini(plan, p.name) for p in plan.spec.peers})
+    return inis
+
+
+def node(name, location, endpoint=None, private_ips=(), **extra):
+    data = {"name": name, "location": location, "public_key": key(name), "private_ips": list(private_ips)}
+    if endpoint:
+        data["endpoint"] = endpoint
+    data.update(extra)
+    return data
+
+
+class Net:
+    """The mesh as the rendered INI files describe it, for routing checks."""
+
+    def __init__(self, plan, ini_by_node):
+        self.plan = plan
+        self.by_key = {}
+        self.configs = {}
+        keys = {m.name: m.public_key for m in list(plan.spec.nodes) + list(plan.spec.peers)}
+        for name, text in ini_by_node.items():
+            self.configs[name] = wgconf.parse(text)
+            self.by_key[keys[name]] = name
+        self.addresses = {name: ipaddress.ip_interface(cfg["interface"]["address"][0]).ip
+                          for name, cfg in self.configs.items()}
+
+    def entries(self, name):
+        for peer in self.configs[name]["peers"]:
+            yield peer, [ipaddress.ip_network(a) for a in peer.get("allowedips", [])]
+
+    def entry_for(self, name, peer_name):
+        for peer, nets in self.entries(name):
+            if self.by_key.get(peer["publickey"]) == peer_name:
+                return peer, nets
+        return None, None
+
+    def overlapping(self, name):
+        nets = [(n, p["publickey"]) for p, ns in self.entries(name) for n in ns]
+        found = []
+        for i, (a, ka) in enumerate(nets):
+            for b, kb in nets[i + 1:]:
+                if a.version == b.version and a.overlaps(b):
+                    found.append((str(a), str(b)))
+        return found
+
+    def next_hop(self, name, dst):
+        best = None
+        for peer, nets in self.entries(name):
+            for net in nets:
+                if dst in net and (best is None or net.prefixlen > best[1].prefixlen):
+                    best = (peer, net)
+        return best
+
+    def link_up(self, a, b):
+        """A handshake can happen when at least one side knows an endpoint for the other."""
+        pa, _ = self.entry_for(a, b)
+        pb, _ = self.entry_for(b, a)
+        if pa is None or pb is None:
+            return False
+        return bool(pa.get("endpoint") or pb.get("endpoint"))
+
+    def route(self, src, dst_name, max_hops=4):
+        """Follow cryptokey routing from src to dst's mesh IP; return the path or raise AssertionError."""
+        dst = self.addresses[dst_name]
+        src_ip = self.addresses[src]
+        path = [src]
+        here = src
+        while here != dst_name:
+            assert len(path) <= max_hops, "routing loop %s" % path
+            hop = self.next_hop(here, dst)
+            assert hop is not None, "%s has no route to %s (%s)" % (here, dst_name, dst)
+            nxt = self.by_key.get(hop[0]["publickey"])
+            assert nxt is not None, "%s routes %s to an unknown key" % (here, dst)
+            assert self.link_up(here, nxt), "no handshake possible between %s and %s" % (here, nxt)
+            back, nets = self.entry_for(nxt, here)
+            assert any(src_ip in n for n in nets), \
+                "%s drops %s's packets from %s (source not in AllowedIPs of %s)" % (nxt, src, src_ip, here)
+            path.append(nxt)
+            here = nxt
+        return path

@@ -1,0 +1,140 @@
+"""Topology: leaders, members, relays, endpoints and keepalives on small, readable meshes."""
+
+import pytest
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan, build_plan_dict
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import node_ini, plan_json
+
+from .helpers import Net, key, node
+
+
+def lab_nodes():
+    return [
+        node("do1", "do-fra1", "203.0.113.11", ["10.110.0.11/20"]),
+        node("do2", "do-fra1", "203.0.113.12", ["10.110.0.12/20"]),
+        node("aws1", "aws-eu-central-1", "203.0.113.21", ["172.31.16.21/20"]),
+        node("edge", "edge", None, ["192.168.50.10/24"]),
+    ]
+
+
+def net_of(plan):
+    return Net(plan, {name: node_ini(plan, name) for name in plan.nodes})
+
+
+@pytest.mark.parametrize("granularity", ["full", "location"])
+def test_lab_mesh_routes_every_pair(granularity):
+    plan = build_plan("10.4.0.0/16", granularity, lab_nodes())
+    net = net_of(plan)
+    for src in plan.nodes:
+        assert net.overlapping(src) == []
+        for dst in plan.nodes:
+            net.route(src, dst)
+
+
+def test_location_leader_carries_members():
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes())
+    do1, do2 = plan.nodes["do1"], plan.nodes["do2"]
+    assert do1.leader and not do2.leader and do1.forward
+    # the member's only peer is its leader, reached over the private network
+    assert [(e.name, str(e.endpoint)) for e in do2.peers] == [("do1", "10.110.0.11:51820")]
+    assert [str(n) for n in do2.peers[0].allowed_ips] == ["10.4.0.0/16"]
+    # another location sees do-fra1 as one peer (the leader) whose AllowedIPs cover the member
+    aws_view = {e.name: [str(n) for n in e.allowed_ips] for e in plan.nodes["aws1"].peers}
+    assert aws_view["do1"] == ["10.4.0.2/32", "10.4.0.3/32"]
+    assert "do2" not in aws_view
+
+
+def test_full_mesh_uses_private_endpoint_inside_a_location():
+    plan = build_plan("10.4.0.0/16", "full", lab_nodes())
+    eps = {e.name: str(e.endpoint) for e in plan.nodes["do1"].peers}
+    assert eps["do2"] == "10.110.0.12:51820"
+    assert eps["aws1"] == "203.0.113.21:51820"
+    assert eps["edge"] == "None"
+
+
+def test_nat_node_keeps_alive_and_others_do_not():
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes())
+    assert plan.nodes["edge"].nat
+    assert {e.name: e.keepalive for e in plan.nodes["edge"].peers} == {"aws1": 25, "do1": 25}
+    assert all(e.keepalive is None for e in plan.nodes["do1"].peers)
+
+
+def test_explicit_keepalive_zero_disables_it():
+    nodes = lab_nodes()
+    nodes[3]["keepalive"] = 0
+    plan = build_plan("10.4.0.0/16", "location", nodes)
+    assert all(e.keepalive is None for e in plan.nodes["edge"].peers)
+
+
+def test_leader_preference_and_determinism():
+    nodes = lab_nodes()
+    nodes[1]["leader"] = True
+    plan = build_plan("10.4.0.0/16", "location", nodes)
+    assert plan.nodes["do2"].leader and not plan.nodes["do1"].leader
+    again = build_plan("10.4.0.0/16", "location", list(reversed(nodes)))
+    assert plan_json(plan) == plan_json(again)
+
+
+def test_two_nat_locations_talk_through_a_relay():
+    nodes = lab_nodes() + [node("edge2", "branch", None, ["192.168.60.10/24"])]
+    plan = build_plan("10.4.0.0/16", "location", nodes)
+    assert plan.relays == {("branch", "edge"): "aws-eu-central-1"}
+    assert plan.nodes["aws1"].forward
+    relay_entry = {e.name: e for e in plan.nodes["edge"].peers}["aws1"]
+    assert relay_entry.relays == ["branch"]
+    net = net_of(plan)
+    assert net.route("edge", "edge2") == ["edge", "aws1", "edge2"]
+    assert net.route("edge2", "do2") == ["edge2", "do1", "do2"]
+
+
+def test_extra_cidrs_are_routed_to_their_node():
+    nodes = lab_nodes()
+    nodes[1]["extra_cidrs"] = ["10.244.1.0/24"]
+    plan = build_plan("10.4.0.0/16", "location", nodes)
+    aws_view = {e.name: [str(n) for n in e.allowed_ips] for e in plan.nodes["aws1"].peers}
+    assert "10.244.1.0/24" in aws_view["do1"]
+    leader_view = {e.name: [str(n) for n in e.allowed_ips] for e in plan.nodes["do1"].peers}
+    assert leader_view["do2"] == ["10.4.0.3/32", "10.244.1.0/24"]
+
+
+def test_external_peer_attaches_to_every_leader():
+    peer = {"name": "laptop", "allowed_ips": ["10.5.0.1/32"], "public_key": key("laptop")}
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), peers=[peer])
+    for name in ("do1", "aws1"):
+        assert "laptop" in [e.name for e in plan.nodes[name].peers]
+    assert "laptop" not in [e.name for e in plan.nodes["do2"].peers]
+    # the member reaches the peer through its leader
+    assert "10.5.0.1/32" in [str(n) for n in plan.nodes["do2"].peers[0].allowed_ips]
+    # the peer (no endpoint) reaches the NAT'd edge through a relay
+    assert plan.relays[("edge", "laptop")] == "aws-eu-central-1"
+    laptop = {e.name: e for e in plan.peer_entries["laptop"]}
+    assert "edge" not in laptop
+    assert laptop["aws1"].relays == ["edge"]
+    assert "10.4.0.4/32" in [str(n) for n in laptop["aws1"].allowed_ips]
+
+
+def test_single_node_mesh_has_no_peers():
+    plan = build_plan("10.4.0.0/24", "full", [node("solo", "x", "198.51.100.7")])
+    assert plan.nodes["solo"].peers == []
+
+
+def test_unreachable_pair_without_relay_is_an_error():
+    nodes = [node("a", "l1", None, ["192.168.1.2/24"]), node("b", "l2", None, ["192.168.2.2/24"])]
+    with pytest.raises(MeshError) as err:
+        build_plan("10.4.0.0/16", "location", nodes)
+    assert "location l1: endpoint: cannot reach location l2" in str(err.value)
+
+
+def test_member_that_cannot_reach_its_leader_is_named():
+    nodes = [node("a", "l1", None), node("b", "l1", None), node("c", "l2", "198.51.100.9")]
+    with pytest.raises(MeshError) as err:
+        build_plan("10.4.0.0/16", "location", nodes)
+    assert "b: private_ips: cannot reach a, the leader of location l1" in str(err.value)
+
+
+def test_plan_dict_has_no_private_material():
+    data = build_plan_dict("10.4.0.0/16", "location", lab_nodes())
+    text = plan_json(build_plan("10.4.0.0/16", "location", lab_nodes()))
+    assert "PrivateKey" not in text and "private_key" not in text
+    assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"]}
