@@ -19,8 +19,8 @@ def build_plan(cidr, granularity, nodes, peers=(), keepalive=None, port=None, as
     spec = parse_mesh(cidr=cidr, granularity=granularity, nodes=nodes, peers=peers,
                       keepalive=keepalive, port=port, assigned=assigned)
     if require_keys:
-        missing = [Problem(n.name, "public_key", "is missing (generate the host's key first)")
-                   for n in spec.nodes if n.public_key is None]
+        why = "is missing: the host's key was not gathered in this run (left out by --limit, or unreachable?)"
+        missing = [Problem(n.name, "public_key", why) for n in spec.nodes if n.public_key is None]
         if missing:
             raise MeshError(missing)
     return _plan(spec)

@@ -76,8 +76,8 @@ class Net:
 
     def link_up(self, a, b):
         """A handshake can happen when at least one side knows an endpoint for the other."""
-        pa, _ = self.entry_for(a, b)
-        pb, _ = self.entry_for(b, a)
+        pa = self.entry_for(a, b)[0]
+        pb = self.entry_for(b, a)[0]
         if pa is None or pb is None:
             return False
         return bool(pa.get("endpoint") or pb.get("endpoint"))

@@ -1,0 +1,89 @@
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planner benchmarks, measured side by side in one run; prints JSON and writes bench/results.json.
+
+plan_*: our planner (parse + validate + allocate + topology + render every node's INI).
+jinja_full_*: the same full mesh rendered the way popular Ansible WireGuard roles do it: one Jinja2 render
+per host, each looping over all hosts."""
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render, wgconf  # noqa: E402
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan  # noqa: E402
+
+JINJA_TEMPLATE = """[Interface]
+Address = {{ hosts[me].ip }}/32
+ListenPort = 51820
+{% for name in hosts if name != me %}
+[Peer]
+# {{ name }}
+PublicKey = {{ hosts[name].key }}
+AllowedIPs = {{ hosts[name].ip }}/32
+Endpoint = {{ hosts[name].endpoint }}:51820
+{% endfor %}
+"""
+
+
+def fake_key(name):
+    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+
+
+def nodes(count, locations):
+    out = []
+    for i in range(count):
+        out.append({"name": "node%05d" % i, "location": "loc%03d" % (i % locations),
+                    "endpoint": "198.%d.%d.%d" % (18 + i // 65536, (i // 256) % 256, i % 256),
+                    "public_key": fake_key("node%d" % i)})
+    return out
+
+
+def time_planner(count, locations, granularity):
+    data = nodes(count, locations)
+    start = time.perf_counter()
+    plan = build_plan("10.4.0.0/16", granularity, data)
+    configs = [wgconf.render(render.node_dict(node)) for node in plan.nodes.values()]
+    elapsed = time.perf_counter() - start
+    return elapsed, sum(len(c) for c in configs)
+
+
+def time_jinja(count):
+    import jinja2
+    data = nodes(count, 1)
+    hosts = {n["name"]: {"ip": "10.4.%d.%d" % (i // 254, i % 254 + 1), "key": n["public_key"],
+                         "endpoint": n["endpoint"]} for i, n in enumerate(data)}
+    template = jinja2.Environment().from_string(JINJA_TEMPLATE)
+    start = time.perf_counter()
+    size = sum(len(template.render(hosts=hosts, me=name)) for name in hosts)
+    return time.perf_counter() - start, size
+
+
+def main():
+    results = {}
+    for count in (250, 1000):
+        results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
+        results["jinja_full_%d_s" % count], results["jinja_full_%d_bytes" % count] = time_jinja(count)
+        results["jinja_over_plan_full_%d" % count] = results["jinja_full_%d_s" % count] / results["plan_full_%d_s" % count]
+    results["plan_location_5000_s"] = time_planner(5000, 50, "location")[0]
+    results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+    path = os.path.join(ROOT, "bench", "results.json")
+    previous = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+    previous.update(results)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(previous, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    print(json.dumps(results, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options of wiremesh.multicloud.mesh_plan, shared by the module and its controller-side action plugin."""
+
+from __future__ import annotations
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import plan_dict
+
+# inventory variable (without prefix) -> planner node field
+NODE_VARS = ("location", "endpoint", "private_ips", "extra_cidrs", "public_key", "keepalive", "leader",
+             "mesh_ip", "listen_port")
+
+ARGUMENT_SPEC = dict(
+    cidr=dict(type="str", default="10.4.0.0/16"),
+    granularity=dict(type="str", default="location", choices=["full", "location"]),
+    hosts=dict(type="list", elements="str"),
+    nodes=dict(type="list", elements="dict"),
+    peers=dict(type="list", elements="dict", default=[]),
+    var_prefix=dict(type="str", default="wiremesh_"),
+    keepalive=dict(type="int", default=25),
+    port=dict(type="int", default=51820),
+    require_keys=dict(type="bool", default=True),
+)
+
+
+def run(params, field_prefix=""):
+    """Plan from validated module params. Returns (result dict, error message or None)."""
+    try:
+        plan = build_plan(cidr=params["cidr"], granularity=params["granularity"], nodes=params["nodes"] or [],
+                          peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
+                          require_keys=params["require_keys"])
+    except MeshError as err:
+        return None, "invalid mesh: " + _render(err, field_prefix)
+    data = plan_dict(plan)
+    return {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"]}, None
+
+
+def _render(err, field_prefix):
+    """Name inventory variables (``wiremesh_endpoint``) for node fields, option names for the rest."""
+    parts = []
+    for problem in err.problems:
+        node_field = problem.subject not in ("mesh",) and not str(problem.subject).startswith("peer ")
+        parts.append(problem.render(field_prefix if node_field and problem.field in NODE_VARS else ""))
+    return "; ".join(parts)

@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mesh_plan
+short_description: Plan a WireGuard mesh (full or Kilo-style by location) from the inventory
+version_added: 0.1.0
+description:
+  - Computes every node's WireGuard interface and peers on the controller with the collection's pure planner.
+  - Mesh IPs are allocated from O(cidr), deterministically; nodes are read from the inventory variables of O(hosts)
+    (C(wiremesh_location), C(wiremesh_endpoint), C(wiremesh_private_ips), C(wiremesh_extra_cidrs),
+    C(wiremesh_public_key), C(wiremesh_keepalive), C(wiremesh_leader), C(wiremesh_mesh_ip), C(wiremesh_listen_port)),
+    or given directly as O(nodes).
+  - With O(granularity=full) every node peers with every node. With O(granularity=location) one leader per
+    location (preferring C(wiremesh_leader=true), then nodes with an endpoint, by name) peers with the other
+    leaders and carries its members' traffic; members peer with their leader only.
+  - Nodes without an endpoint (behind NAT) send PersistentKeepalive; two segments that cannot reach each other
+    talk through a relay that both can reach, chosen automatically.
+  - Invalid input (duplicate names or keys, malformed keys or endpoints, overlapping CIDRs, unreachable nodes)
+    fails with one message naming every host and variable at fault, before anything is changed.
+  - Runs on the controller only (an action plugin); it never contacts the managed hosts and never sees a
+    private key.
+author:
+  - Wiremesh Maintainers (@wiremesh)
+options:
+  cidr:
+    description: Network the mesh IPs are allocated from. Must not overlap any host's private network.
+    type: str
+    default: 10.4.0.0/16
+  granularity:
+    description: V(full) peers every node with every node; V(location) elects one leader per location.
+    type: str
+    choices: [full, location]
+    default: location
+  hosts:
+    description:
+      - Inventory hosts that form the mesh. Defaults to all hosts of the play.
+      - Every listed host needs C(wiremesh_public_key) unless O(require_keys=false).
+    type: list
+    elements: str
+  nodes:
+    description:
+      - Nodes given directly instead of read from the inventory. Each is a dict with C(name), C(location) and
+        optionally C(endpoint), C(private_ips), C(extra_cidrs), C(public_key), C(keepalive), C(leader),
+        C(mesh_ip), C(listen_port).
+    type: list
+    elements: dict
+  peers:
+    description:
+      - External peers (a laptop, an edge device, another mesh) that are not managed hosts, each a dict with
+        C(name), C(allowed_ips), C(public_key) and optionally C(endpoint) and C(keepalive).
+      - With O(granularity=location) they are added to every leader.
+    type: list
+    elements: dict
+    default: []
+  var_prefix:
+    description: Prefix of the inventory variables read for each host.
+    type: str
+    default: wiremesh_
+  keepalive:
+    description: PersistentKeepalive (seconds) used by nodes that sit behind NAT.
+    type: int
+    default: 25
+  port:
+    description: Default WireGuard listen port (and the port of endpoints given without one).
+    type: int
+    default: 51820
+  require_keys:
+    description:
+      - Whether every node must have a public key. Set V(false) for a pre-flight validation before any host
+        is touched (keys are generated on the hosts later).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Run it once per mesh (O(hosts) covers all of them); it does not need C(run_once) but it is harmless.
+seealso:
+  - module: wiremesh.multicloud.wg_key
+  - module: wiremesh.multicloud.wg_interface
+"""
+
+EXAMPLES = r"""
+- name: Validate the inventory before touching any host
+  wiremesh.multicloud.mesh_plan:
+    hosts: "{{ groups['mesh'] }}"
+    require_keys: false
+
+- name: Plan the mesh from the inventory (keys gathered earlier with wg_key)
+  wiremesh.multicloud.mesh_plan:
+    hosts: "{{ groups['mesh'] }}"
+    granularity: location
+    cidr: 10.4.0.0/16
+  register: mesh
+
+- name: Plan an explicit mesh
+  wiremesh.multicloud.mesh_plan:
+    granularity: full
+    nodes:
+      - {name: a, location: fra1, endpoint: "198.51.100.1", public_key: "{{ key_a }}"}
+      - {name: b, location: euc1, endpoint: "198.51.100.2:51821", public_key: "{{ key_b }}"}
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - The whole plan. C(nodes) maps each host to its interface (C(address), C(listen_port)) and its C(peers)
+      (C(name), C(kind), C(public_key), C(endpoint), C(allowed_ips), C(persistent_keepalive), C(relays)), plus
+      C(mesh_ip), C(location), C(leader), C(nat) and C(forward) (whether it routes for others).
+    - C(segments) lists each location's leader and nodes, C(relays) the pairs that talk through a relay,
+      C(peers) what each external peer must configure. No private key is ever part of it.
+  returned: success
+  type: dict
+mesh_ips:
+  description: Mesh IP of every node.
+  returned: success
+  type: dict
+  sample: {"do1": "10.4.0.2", "do2": "10.4.0.3"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_plan_args import ARGUMENT_SPEC, run
+
+
+def main():
+    # Reached only when the task is sent to a host without the action plugin (explicit nodes required there).
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=[("nodes", "hosts")], supports_check_mode=True)
+    if not module.params["nodes"]:
+        module.fail_json(msg="nodes is required when the mesh is not planned on the controller")
+    result, error = run(module.params)
+    if error:
+        module.fail_json(msg=error)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
