@@ -26,7 +26,8 @@ _LIST_KEYS = ("address", "allowedips", "dns")
 def render(config, private_key=None, preshared_keys=None):
     """Render wg-quick INI. ``config`` is a node config dict (see render.node_dict): ``interface`` with
     ``address``, ``listen_port``, optional ``mtu``/``fwmark``/``table``, and ``peers``. ``preshared_keys``
-    maps a peer's public key to its preshared key. Secrets appear only when passed in here."""
+    maps a peer's public key to its preshared key. Secrets appear only when passed in as arguments, never
+    from ``config`` (which is plain data that may be logged)."""
     iface = config.get("interface", {})
     lines = [HEADER.rstrip("\n"), "[Interface]"]
     if iface.get("address"):
@@ -47,7 +48,7 @@ def render(config, private_key=None, preshared_keys=None):
         if peer.get("name"):
             lines.append("# %s" % peer["name"])
         lines.append("PublicKey = %s" % peer["public_key"])
-        psk = (preshared_keys or {}).get(peer["public_key"]) or peer.get("preshared_key")
+        psk = (preshared_keys or {}).get(peer["public_key"])
         if psk:
             lines.append("PresharedKey = %s" % psk)
         if peer.get("allowed_ips"):
@@ -63,13 +64,14 @@ def parse(text):
     """Parse wg-quick INI or ``wg showconf`` output into ``{"interface": {...}, "peers": [...]}`` with
     lower-case keys; list keys become lists. A ``# name`` comment right after ``[Peer]`` is kept as name."""
     interface, peers, current, section = {}, [], None, None
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if not line:
-            continue
         if line.startswith("#"):
-            if section == "peer" and "name" not in current and len(current) == 0:
+            if section == "peer" and not current:
                 current["name"] = line.lstrip("#").strip()
+            continue
+        line = line.partition("#")[0].strip()   # wg and wg-quick accept trailing comments
+        if not line:
             continue
         low = line.lower()
         if low == "[interface]":
@@ -81,11 +83,12 @@ def parse(text):
             continue
         key, sep, value = line.partition("=")
         if not sep or section is None:
-            raise ValueError("not a WireGuard config line: %r" % raw)
+            # never quote the line: it may hold a key
+            raise ValueError("line %d is not a WireGuard config line" % number)
         key, value = key.strip().lower(), value.strip()
         known = _INTERFACE_KEYS if section == "interface" else _PEER_KEYS
         if key not in known:
-            raise ValueError("unknown key %r in [%s]" % (key, section.capitalize()))
+            raise ValueError("line %d: unknown key %r in [%s]" % (number, key[:40], section.capitalize()))
         if key in _LIST_KEYS:
             current.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
         else:

@@ -53,3 +53,21 @@ def test_parse_wg_showconf_output():
 def test_parse_rejects_what_it_does_not_know(text):
     with pytest.raises(ValueError):
         wgconf.parse(text)
+
+
+def test_parse_errors_never_quote_a_secret():
+    secret = key("secret")
+    with pytest.raises(ValueError) as err:
+        wgconf.parse("[Interface]\nPrivateKey %s\n" % secret)
+    assert secret not in str(err.value) and "line 2" in str(err.value)
+
+
+def test_trailing_comments_are_accepted():
+    parsed = wgconf.parse("[Interface]\nListenPort = 51820 # fixed\n\n[Peer]\n# b\nPublicKey = %s\n" % key("b"))
+    assert parsed["interface"]["listenport"] == "51820"
+    assert parsed["peers"][0] == {"name": "b", "publickey": key("b")}
+
+
+def test_preshared_keys_come_only_from_the_argument():
+    config = {"interface": {}, "peers": [{"name": "b", "public_key": key("b"), "preshared_key": key("psk")}]}
+    assert "PresharedKey" not in wgconf.render(config)

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What wg_interface does, without AnsibleModule: render and write the config file, bring the interface up
+when it is down, otherwise bring the live state in line with as few, non-disruptive changes as possible."""
+
+from __future__ import annotations
+
+import time
+
+from . import apply, conffile, diff, files, keyfile
+from . import live as live_state
+from .common import WireGuardError
+
+
+def _secrets(private_key, preshared_keys, config):
+    values = [private_key] + list((preshared_keys or {}).values())
+    values += [p.get("preshared_key") for p in (config.get("peers") or [])]
+    return [v for v in values if v]
+
+
+def _peers(config):
+    peers = sorted(config.get("peers") or [], key=lambda p: (p.get("name") or "", p.get("public_key") or ""))
+    return [{"name": p.get("name"), "public_key": p.get("public_key"), "allowed_ips": list(p.get("allowed_ips") or [])}
+            for p in peers]
+
+
+def _result(params, actions, before, after, public_key=None, peers=(), warnings=()):
+    return {
+        "changed": bool(actions),
+        "interface": params["name"],
+        "config_path": params["config_path"],
+        "public_key": public_key,
+        "peers": list(peers),
+        "actions": list(actions),
+        "warnings": list(warnings),
+        "diff": {"before": conffile.redact(before), "after": conffile.redact(after),
+                 "before_header": params["config_path"], "after_header": params["config_path"]},
+    }
+
+
+def _converge(run, name, desired, live, names, text, secrets, resolver):
+    """Apply the differences between ``live`` and ``desired``; verify; return the actions taken."""
+    changes = diff.compare(name, desired, live, names, resolver)
+    if not changes:
+        return []
+    if desired["listen_port"] is None and live["listen_port"]:
+        text = conffile.with_listen_port(text, live["listen_port"])
+    apply.apply_changes(run, name, changes, text, secrets)
+    after = live_state.read(run, name)
+    if after is None:
+        raise WireGuardError("interface %s disappeared while it was being updated" % name)
+    left = diff.compare(name, desired, after, names, resolver)
+    if left:
+        raise WireGuardError("interface %s still differs after the update: %s"
+                             % (name, "; ".join(c.action for c in left)))
+    return [c.action for c in changes]
+
+
+def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sleep, on_secret=None):
+    """Make interface ``params["name"]`` match ``params["config"]``. Returns the module result (no secrets).
+
+    ``on_secret`` (e.g. ``module.no_log_values.add``) is called with the private key and every preshared key."""
+    name, config_path = params["name"], params["config_path"]
+    wanted = conffile.desired_config(params.get("config"), params.get("mtu"))
+    psks = params.get("preshared_keys") or {}
+    warnings = []
+    private_key, valid = keyfile.read(params["private_key_path"], on_secret)
+    if private_key is None and check_mode:
+        warnings.append("%s does not exist yet: the private key is left out of the comparison"
+                        % params["private_key_path"])
+    elif private_key is None or not valid:
+        private_key = keyfile.load_private_key(params["private_key_path"])  # raises with the reason
+    secrets = _secrets(private_key, psks, wanted)
+    for secret in secrets:
+        if on_secret is not None:
+            on_secret(secret)
+    host_public = keyfile.public_key(run, private_key) if private_key else None
+    desired = diff.desired_state(wanted, host_public, psks)
+    text = conffile.render(wanted, private_key, psks)
+
+    actions, before = conffile.sync(config_path, text, check_mode)
+    names = conffile.peer_names(before)
+    current = live_state.read(run, name)
+    if current is None:
+        up = params.get("up_command") or apply.default_up_command(name, config_path, params.get("setsid"))
+        actions.append("bring up %s (%s)" % (name, " ".join(up)))
+        if not check_mode:
+            apply.run_command(run, up, "bring up %s" % name, secrets)
+            if not apply.wait_for(lambda: live_state.read_link(run, name) is not None, sleep=sleep):
+                raise WireGuardError("interface %s does not exist after %s" % (name, " ".join(up)))
+            current = live_state.read(run, name)
+            actions += _converge(run, name, desired, current, names, text, secrets, resolver)
+    else:
+        if check_mode:
+            actions += [c.action for c in diff.compare(name, desired, current, names, resolver)]
+        else:
+            actions += _converge(run, name, desired, current, names, text, secrets, resolver)
+    return _result(params, actions, before, text, host_public, _peers(wanted), warnings)
+
+
+def absent(run, params, check_mode=False, sleep=time.sleep):
+    """Bring interface ``params["name"]`` down (down_command) and remove its config file."""
+    name, config_path = params["name"], params["config_path"]
+    actions = []
+    if live_state.read_link(run, name) is not None:
+        down = params.get("down_command") or apply.default_down_command(name, config_path)
+        actions.append("bring down %s (%s)" % (name, " ".join(down)))
+        if not check_mode:
+            apply.run_command(run, down, "bring down %s" % name)
+            if not apply.wait_for(lambda: live_state.read_link(run, name) is None, sleep=sleep):
+                raise WireGuardError("interface %s still exists after %s" % (name, " ".join(down)))
+    before = files.read_text(config_path)
+    if before is not None:
+        actions.append("remove %s" % config_path)
+        if not check_mode:
+            files.remove(config_path)
+    return _result(params, actions, before or "", "")
