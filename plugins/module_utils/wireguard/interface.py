@@ -13,10 +13,8 @@ from . import live as live_state
 from .common import WireGuardError
 
 
-def _secrets(private_key, preshared_keys, config):
-    values = [private_key] + list((preshared_keys or {}).values())
-    values += [p.get("preshared_key") for p in (config.get("peers") or [])]
-    return [v for v in values if v]
+def _secrets(private_key, preshared_keys):
+    return [v for v in [private_key] + list((preshared_keys or {}).values()) if v]
 
 
 def _peers(config):
@@ -71,7 +69,7 @@ def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sle
                         % params["private_key_path"])
     elif private_key is None or not valid:
         private_key = keyfile.load_private_key(params["private_key_path"])  # raises with the reason
-    secrets = _secrets(private_key, psks, wanted)
+    secrets = _secrets(private_key, psks)
     for secret in secrets:
         if on_secret is not None:
             on_secret(secret)
