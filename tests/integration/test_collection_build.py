@@ -9,6 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.join(ROOT, ".venv", "bin")
 MODULES = ("mesh_plan", "wg_key", "wg_interface")
 
+
 def isolated_env(collections):
     """Only the installed copy is visible: no ansible.cfg of the checkout, no other collections path."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections))
