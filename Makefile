@@ -77,7 +77,9 @@ lint: deps
 	$(ANSIBLE_ENV) $(BIN)/ansible-lint --offline --profile production
 
 molecule: deps
-	cd roles/wireguard && $(ANSIBLE_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test
+	for role in lab wireguard; do \
+	  (cd roles/$$role && $(ANSIBLE_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test); \
+	done
 
 bench: deps
 	$(BIN)/python bench/run.py
@@ -89,6 +91,6 @@ build: deps
 clean:
 	@if [ -x $(BIN)/ansible-playbook ]; then \
 	  $(PLAYBOOK) playbooks/lab_destroy.yml; \
-	  $(PLAYBOOK) -i roles/wireguard/molecule/default/inventory playbooks/lab_destroy.yml; \
+	  for inv in roles/*/molecule/default/inventory; do $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml; done; \
 	fi
 	rm -rf .lab .tmp tests/output
