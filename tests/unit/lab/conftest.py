@@ -12,7 +12,7 @@ sys.dont_write_bytecode = True  # no __pycache__ among the role's files
 
 @pytest.fixture(scope="session")
 def builder():
-    return importlib.import_module("wiremesh_lab")
+    return importlib.import_module("wiremesh_lab_spec")
 
 
 @pytest.fixture(scope="session")
