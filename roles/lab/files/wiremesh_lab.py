@@ -197,7 +197,7 @@ class Lab:
             with open(f"{hd}/console.log", "ab") as console:
                 procs[host] = subprocess.Popen(
                     ["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
-                     "/usr/bin/python3", "-I", SELF, "boot", "--lab-name", self.p["lab_name"],
+                     "/usr/bin/python3", "-E", "-s", SELF, "boot", "--lab-name", self.p["lab_name"],
                      "--lab-root", self.root, "--host", host],
                     stdin=subprocess.DEVNULL, stdout=console, stderr=console, start_new_session=True,
                     env=dict(ENV, WIREMESH_LAB=f"{self.p['lab_name']}/{host}"))
