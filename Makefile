@@ -93,4 +93,4 @@ clean:
 	  $(PLAYBOOK) playbooks/lab_destroy.yml; \
 	  for inv in roles/*/molecule/default/inventory; do $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml; done; \
 	fi
-	rm -rf .lab .tmp tests/output
+	rm -rf .lab .tmp tests/output inventories/lab/.wiremesh

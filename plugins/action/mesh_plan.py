@@ -1,17 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of wiremesh.multicloud.mesh_plan: reads the mesh hosts' variables from the inventory and
-plans in-process (the planner is pure; nothing runs on a managed host)."""
+"""Controller side of wiremesh.multicloud.mesh_plan: reads the mesh hosts' variables from the inventory,
+merges what the state file remembers (sticky mesh IPs, public keys of hosts outside this run, preshared
+keys), plans in-process (the planner is pure; nothing runs on a managed host) and updates the state file."""
 
 from __future__ import annotations
 
+import base64
+import os
+
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_plan_args import (
     ARGUMENT_SPEC, NODE_VARS, run)
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load, locked, save
 
 _MISSING = object()
+
+
+def new_psk():
+    return base64.b64encode(os.urandom(32)).decode()
 
 
 class ActionModule(ActionBase):
@@ -22,22 +32,49 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        prefix = params["var_prefix"]
+        path = params["state_path"]
+        try:
+            if path is None:
+                return self._plan(result, params, task_vars, mesh_state.empty(), None)
+            with locked(path):
+                return self._plan(result, params, task_vars, load(path), path)
+        except StateError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+
+    def _plan(self, result, params, task_vars, state, path):
+        forget = params["forget"]
+        unknown = mesh_state.unknown_names(state, forget)
+        if unknown:
+            result.update(failed=True, msg="forget: %s not in the state file %s" % (", ".join(unknown), path))
+            return result
         if not params["nodes"]:
             hosts = params["hosts"] or task_vars.get("ansible_play_hosts_all") or []
-            params["nodes"] = [self._node_from_hostvars(name, task_vars["hostvars"][name], prefix) for name in hosts]
-        planned, error = run(params, field_prefix=prefix)
+            keys = mesh_state.known_keys(state)
+            params["nodes"] = [self._node(name, task_vars["hostvars"][name], params["var_prefix"], keys.get(name))
+                               for name in hosts]
+        plan, planned, error = run(params, field_prefix=params["var_prefix"],
+                                   assigned=mesh_state.assigned(state, forget))
         if error:
             result.update(failed=True, msg=error)
             return result
         result.update(planned)
+        if path is not None and params["require_keys"]:
+            updated = mesh_state.update(state, plan, forget, new_psk if params["preshared_keys"] else None)
+            changed = updated != state
+            if changed and not self._task.check_mode:
+                save(path, updated)
+            result.update(changed=changed, state_path=path)
         return result
 
     @staticmethod
-    def _node_from_hostvars(name, hostvars, prefix):
+    def _node(name, hostvars, prefix, remembered_key):
+        """A node from the host's variables; a host outside this run keeps the key the state remembers."""
         node = {"name": name}
         for field in NODE_VARS:
             value = hostvars.get(prefix + field, _MISSING)
             if value is not _MISSING and value is not None:
                 node[field] = value
+        if "public_key" not in node and remembered_key:
+            node["public_key"] = remembered_key
         return node

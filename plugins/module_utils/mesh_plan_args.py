@@ -23,19 +23,22 @@ ARGUMENT_SPEC = dict(
     keepalive=dict(type="int", default=25),
     port=dict(type="int", default=51820),
     require_keys=dict(type="bool", default=True),
+    state_path=dict(type="path"),
+    forget=dict(type="list", elements="str", default=[]),
+    preshared_keys=dict(type="bool", default=True),
 )
 
 
-def run(params, field_prefix=""):
-    """Plan from validated module params. Returns (result dict, error message or None)."""
+def run(params, field_prefix="", assigned=None):
+    """Plan from validated module params. Returns (plan, result dict, error message or None)."""
     try:
         plan = build_plan(cidr=params["cidr"], granularity=params["granularity"], nodes=params["nodes"] or [],
                           peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
-                          require_keys=params["require_keys"])
+                          require_keys=params["require_keys"], assigned=assigned)
     except MeshError as err:
-        return None, "invalid mesh: " + _render(err, field_prefix)
+        return None, None, "invalid mesh: " + _render(err, field_prefix)
     data = plan_dict(plan)
-    return {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"]}, None
+    return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"]}, None
 
 
 def _render(err, field_prefix):

@@ -76,11 +76,33 @@ options:
         is touched (keys are generated on the hosts later).
     type: bool
     default: true
+  state_path:
+    description:
+      - Controller-side state file (JSON, mode 0600, its previous version kept as C(<path>.bak)) that makes mesh
+        IPs sticky across runs, remembers the public keys of hosts left out of a run (C(--limit)), and holds the
+        preshared key of every directly peered pair of nodes.
+      - A node that leaves the inventory keeps its address until it is listed in O(forget).
+      - A damaged state file is refused with the path of the last good copy, never regenerated.
+      - Without it, addresses follow name order and every host must take part in the run.
+    type: path
+  forget:
+    description: Nodes whose reserved mesh IP (and preshared keys) the state file should drop.
+    type: list
+    elements: str
+    default: []
+  preshared_keys:
+    description:
+      - Keep a preshared key for every directly peered pair of nodes in the state file (generated once on the
+        controller). They never appear in this module's result; the P(wiremesh.multicloud.mesh_psk#lookup)
+        lookup gives each host only its own.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: In check mode the state file is not written.
   diff_mode:
     support: none
   platform:
@@ -123,6 +145,10 @@ plan:
       C(peers) what each external peer must configure. No private key is ever part of it.
   returned: success
   type: dict
+state_path:
+  description: The state file used, when O(state_path) is set.
+  returned: when O(state_path) is set and keys are required
+  type: str
 mesh_ips:
   description: Mesh IP of every node.
   returned: success
@@ -140,7 +166,9 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=[("nodes", "hosts")], supports_check_mode=True)
     if not module.params["nodes"]:
         module.fail_json(msg="nodes is required when the mesh is not planned on the controller")
-    result, error = run(module.params)
+    if module.params["state_path"]:
+        module.fail_json(msg="state_path works only when the mesh is planned on the controller")
+    dummy, result, error = run(module.params)
     if error:
         module.fail_json(msg=error)
     module.exit_json(**result)

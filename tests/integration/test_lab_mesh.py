@@ -17,6 +17,7 @@ BIN = os.path.join(ROOT, ".venv", "bin")
 LAB_ROOT = "/srv/wiremesh-lab/lab"
 HOSTS = ("aws1", "do1", "do2", "edge")
 ALL_LAB_HOSTS = HOSTS + ("operator",)
+STATE = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "mesh.state.json")
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not os.path.exists(os.path.join(BIN, "ansible-playbook")),
@@ -69,6 +70,9 @@ def lab():
     timings = {}
     destroyed = playbook("playbooks/lab_destroy.yml")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    for leftover in (STATE, STATE + ".bak"):
+        if os.path.exists(leftover):
+            os.unlink(leftover)     # a new lab has new keys: start the mesh state afresh, like `make clean`
     start = time.monotonic()
     first = playbook("site.yml")
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
@@ -113,6 +117,19 @@ def test_rerun_changes_nothing_and_leaks_no_private_key(lab):
         private = host_file(host, "etc/wireguard/wg0.key").strip()
         assert len(private) == 44
         assert private not in again.stdout and private not in again.stderr, host
+    with open(STATE) as handle:
+        psks = json.load(handle)["psks"]
+    assert psks, "preshared keys are on by default"
+    for pair, psk in psks.items():
+        assert psk not in again.stdout and psk not in again.stderr, pair
+
+
+def test_state_file_is_private_and_limited_runs_keep_every_peer(lab):
+    st = os.stat(STATE)
+    assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
+    limited = playbook("playbooks/mesh.yml", "--limit", "do2")
+    assert limited.returncode == 0, limited.stdout[-4000:]
+    assert recap(limited.stdout)["do2"]["changed"] == 0
 
 
 def test_key_and_config_are_private_on_the_host(lab):

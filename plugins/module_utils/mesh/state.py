@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The mesh state kept between runs, as plain data (pure; reading and writing the file is done elsewhere).
+
+    {"version": 1,
+     "nodes": {"do1": {"mesh_ip": "10.4.0.2", "public_key": "...", "reserved": false}, ...},
+     "psks": {"do1|do2": "<preshared key>", ...}}
+
+- ``mesh_ip`` makes addresses sticky: adding or removing nodes never renumbers the others. A node that left
+  the inventory keeps its address (``reserved``) until it is forgotten on purpose.
+- ``public_key`` lets a run limited to some hosts (``--limit``) keep every other host as a peer.
+- ``psks`` holds one preshared key per pair of managed nodes that peer directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from .model import valid_key
+
+VERSION = 1
+
+
+def empty():
+    return {"version": VERSION, "nodes": {}, "psks": {}}
+
+
+def check(data):
+    """Raise ValueError naming what is wrong with a loaded state document."""
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise ValueError("not a wiremesh state document of version %d" % VERSION)
+    nodes, psks = data.get("nodes"), data.get("psks")
+    if not isinstance(nodes, dict) or not isinstance(psks, dict):
+        raise ValueError("'nodes' and 'psks' must be mappings")
+    for name, entry in nodes.items():
+        if not isinstance(entry, dict):
+            raise ValueError("node %s: not a mapping" % name)
+        try:
+            ipaddress.ip_address(entry.get("mesh_ip"))
+        except ValueError:
+            raise ValueError("node %s: mesh_ip %r is not an address" % (name, entry.get("mesh_ip")))
+        if entry.get("public_key") is not None and not valid_key(entry["public_key"]):
+            raise ValueError("node %s: public_key is not a WireGuard key" % name)
+    for pair, psk in psks.items():
+        if pair.count("|") != 1 or not valid_key(psk):
+            raise ValueError("psks: entry %r is malformed" % pair)
+    return data
+
+
+def pair_id(a, b):
+    return "|".join(sorted((a, b)))
+
+
+def known_keys(state):
+    return {name: entry["public_key"] for name, entry in state["nodes"].items() if entry.get("public_key")}
+
+
+def assigned(state, forget=()):
+    return {name: entry["mesh_ip"] for name, entry in state["nodes"].items() if name not in forget}
+
+
+def unknown_names(state, names):
+    return sorted(set(names) - set(state["nodes"]))
+
+
+def update(state, plan, forget=(), new_psk=None):
+    """The state after ``plan`` (a topology.Plan): addresses and keys of planned nodes, reservations of nodes
+    that left (unless forgotten), and a preshared key for every directly peered pair of managed nodes when
+    ``new_psk`` (a function returning a fresh key) is given; without it no preshared keys are kept."""
+    nodes = {}
+    for name, entry in sorted(state["nodes"].items()):
+        if name not in plan.nodes and name not in forget:
+            nodes[name] = dict(entry, reserved=True)
+    for name, node in sorted(plan.nodes.items()):
+        nodes[name] = {"mesh_ip": str(node.mesh_ip), "public_key": plan.spec.node(name).public_key,
+                       "reserved": False}
+    psks = {}
+    if new_psk is not None:
+        for name, node in sorted(plan.nodes.items()):
+            for entry in node.peers:
+                if entry.kind == "node":
+                    pair = pair_id(name, entry.name)
+                    psks[pair] = state["psks"].get(pair) or psks.get(pair) or new_psk()
+    return {"version": VERSION, "nodes": nodes, "psks": psks}
+
+
+def psks_for(state, name):
+    """{peer public key: preshared key} for node ``name``: what it must configure, and nothing else."""
+    keys = known_keys(state)
+    out = {}
+    for pair, psk in state["psks"].items():
+        a, b = pair.split("|")
+        other = b if a == name else a if b == name else None
+        if other is not None and other in keys:
+            out[keys[other]] = psk
+    return out

@@ -1,0 +1,74 @@
+"""The state document: sticky addresses, reservations, preshared keys per peered pair, validation."""
+
+import itertools
+
+import pytest
+
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
+
+from .helpers import key, node
+
+
+def psk_source():
+    counter = itertools.count()
+    return lambda: key("psk%d" % next(counter))
+
+
+def lab(names=("do1", "do2", "aws1")):
+    locs = {"do1": "fra1", "do2": "fra1", "aws1": "euc1", "a0": "euc1"}
+    return [node(n, locs[n], "198.51.100.%d" % (i + 1), ["192.168.%d.%d/24" % (len(locs[n]), i + 2)])
+            for i, n in enumerate(names)]
+
+
+def test_update_records_addresses_keys_and_pair_psks():
+    plan = build_plan("10.4.0.0/16", "location", lab())
+    new = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
+    assert new["nodes"]["do1"] == {"mesh_ip": "10.4.0.2", "public_key": key("do1"), "reserved": False}
+    # location mode: do2 peers only with its leader do1; do1 with aws1
+    assert sorted(new["psks"]) == ["aws1|do1", "do1|do2"]
+    assert mesh_state.check(new) is new
+
+
+def test_psks_are_generated_once_and_kept():
+    plan = build_plan("10.4.0.0/16", "location", lab())
+    first = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
+    second = mesh_state.update(first, plan, new_psk=lambda: pytest.fail("no new key may be made"))
+    assert second == first
+
+
+def test_psks_for_gives_a_node_only_its_own_pairs():
+    plan = build_plan("10.4.0.0/16", "location", lab())
+    st = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
+    assert set(mesh_state.psks_for(st, "do2")) == {key("do1")}
+    assert set(mesh_state.psks_for(st, "do1")) == {key("do2"), key("aws1")}
+    assert mesh_state.psks_for(st, "nobody") == {}
+
+
+def test_without_psks_none_are_kept():
+    plan = build_plan("10.4.0.0/16", "location", lab())
+    assert mesh_state.update(mesh_state.empty(), plan)["psks"] == {}
+
+
+def test_sticky_addresses_reservations_and_forget():
+    first = mesh_state.update(mesh_state.empty(), build_plan("10.4.0.0/16", "full", lab()))
+    # a node that sorts first joins and do2 leaves: nobody is renumbered, do2's address stays reserved
+    plan = build_plan("10.4.0.0/16", "full", lab(("a0", "do1", "aws1")), assigned=mesh_state.assigned(first))
+    second = mesh_state.update(first, plan)
+    assert {n: e["mesh_ip"] for n, e in second["nodes"].items()} == {
+        "aws1": "10.4.0.1", "do1": "10.4.0.2", "do2": "10.4.0.3", "a0": "10.4.0.4"}
+    assert second["nodes"]["do2"]["reserved"] is True
+    third = mesh_state.update(second, plan, forget=["do2"])
+    assert "do2" not in third["nodes"]
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({}, "not a wiremesh state document"),
+    ({"version": 1, "nodes": [], "psks": {}}, "must be mappings"),
+    ({"version": 1, "nodes": {"a": {"mesh_ip": "x"}}, "psks": {}}, "node a: mesh_ip 'x' is not an address"),
+    ({"version": 1, "nodes": {"a": {"mesh_ip": "10.4.0.1", "public_key": "k"}}, "psks": {}}, "node a: public_key"),
+    ({"version": 1, "nodes": {}, "psks": {"ab": key("x")}}, "psks: entry 'ab' is malformed"),
+])
+def test_check_rejects_damaged_documents(doc, message):
+    with pytest.raises(ValueError, match=message):
+        mesh_state.check(doc)
