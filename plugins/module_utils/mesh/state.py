@@ -5,7 +5,8 @@
 
     {"version": 1,
      "nodes": {"do1": {"mesh_ip": "10.4.0.2", "public_key": "...", "reserved": false}, ...},
-     "psks": {"do1|do2": "<preshared key>", ...}}
+     "psks": {"do1|do2": "<preshared key>", ...},
+     "plan": {...}}      # the last plan (render.plan_dict: no secrets), for the CLI's showconf/graph/status
 
 - ``mesh_ip`` makes addresses sticky: adding or removing nodes never renumbers the others. A node that left
   the inventory keeps its address (``reserved``) until it is forgotten on purpose.
@@ -31,8 +32,8 @@ def check(data):
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ValueError("not a wiremesh state document of version %d" % VERSION)
     nodes, psks = data.get("nodes"), data.get("psks")
-    if not isinstance(nodes, dict) or not isinstance(psks, dict):
-        raise ValueError("'nodes' and 'psks' must be mappings")
+    if not isinstance(nodes, dict) or not isinstance(psks, dict) or not isinstance(data.get("plan", {}), dict):
+        raise ValueError("'nodes', 'psks' and 'plan' must be mappings")
     for name, entry in nodes.items():
         if not isinstance(entry, dict):
             raise ValueError("node %s: not a mapping" % name)
@@ -64,7 +65,7 @@ def unknown_names(state, names):
     return sorted(set(names) - set(state["nodes"]))
 
 
-def update(state, plan, forget=(), new_psk=None):
+def update(state, plan, forget=(), new_psk=None, plan_data=None):
     """The state after ``plan`` (a topology.Plan): addresses and keys of planned nodes, reservations of nodes
     that left (unless forgotten), and a preshared key for every directly peered pair of managed nodes when
     ``new_psk`` (a function returning a fresh key) is given; without it no preshared keys are kept."""
@@ -82,7 +83,10 @@ def update(state, plan, forget=(), new_psk=None):
                 if entry.kind == "node":
                     pair = pair_id(name, entry.name)
                     psks[pair] = state["psks"].get(pair) or psks.get(pair) or new_psk()
-    return {"version": VERSION, "nodes": nodes, "psks": psks}
+    out = {"version": VERSION, "nodes": nodes, "psks": psks}
+    if plan_data is not None:
+        out["plan"] = plan_data
+    return out
 
 
 def psks_for(state, name):
