@@ -15,7 +15,7 @@ NODE_VARS = ("location", "endpoint", "private_ips", "extra_cidrs", "public_key",
 
 ARGUMENT_SPEC = dict(
     cidr=dict(type="str", default="10.4.0.0/16"),
-    granularity=dict(type="str", default="location", choices=["full", "location"]),
+    granularity=dict(type="str", default="location", choices=["full", "location", "cross"]),
     hosts=dict(type="list", elements="str"),
     nodes=dict(type="list", elements="dict"),
     peers=dict(type="list", elements="dict", default=[]),

@@ -33,9 +33,13 @@ options:
     type: str
     default: 10.4.0.0/16
   granularity:
-    description: V(full) peers every node with every node; V(location) elects one leader per location.
+    description:
+      - V(full) peers every node with every node; V(location) elects one leader per location.
+      - V(cross) peers nodes of different locations directly, and lets nodes of one location that share a private
+        network route to each other over it without WireGuard (C(routes) in the plan; apply them with
+        M(wiremesh.multicloud.mesh_routes)).
     type: str
-    choices: [full, location]
+    choices: [full, location, cross]
     default: location
   hosts:
     description:
@@ -140,7 +144,8 @@ plan:
   description:
     - The whole plan. C(nodes) maps each host to its interface (C(address), C(listen_port)) and its C(peers)
       (C(name), C(kind), C(public_key), C(endpoint), C(allowed_ips), C(persistent_keepalive), C(relays)), plus
-      C(mesh_ip), C(location), C(leader), C(nat) and C(forward) (whether it routes for others).
+      C(mesh_ip), C(location), C(leader), C(nat), C(forward) (whether it routes for others) and C(routes)
+      (cross granularity: C(to)/C(via) over a private network).
     - C(segments) lists each location's leader and nodes, C(relays) the pairs that talk through a relay,
       C(peers) what each external peer must configure. No private key is ever part of it.
   returned: success

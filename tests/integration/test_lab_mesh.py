@@ -5,58 +5,18 @@ Timings are written to tests/output/lab_timings.json (they are figures for notes
 
 import json
 import os
-import re
-import shutil
-import subprocess
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, ".venv", "bin")
+from .labtools import ROOT, comm, lab_namespaces, needs_lab, pids_in, playbook, recap
+
 LAB_ROOT = "/srv/wiremesh-lab/lab"
 HOSTS = ("aws1", "do1", "do2", "edge")
 ALL_LAB_HOSTS = HOSTS + ("operator",)
 STATE = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "mesh.state.json")
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ip") or not os.path.exists(os.path.join(BIN, "ansible-playbook")),
-    reason="the lab needs root, iproute2 and the project venv (make deps)")
-
-
-def playbook(*args, timeout=900):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=timeout, check=False)
-
-
-def recap(output):
-    """{host: {ok, changed, unreachable, failed}} from PLAY RECAP."""
-    stats = {}
-    for line in output.split("PLAY RECAP")[-1].splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
-        if match:
-            stats[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return stats
-
-
-def lab_namespaces():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return sorted(line.split()[0] for line in out.splitlines() if line.startswith("wm-"))
-
-
-def pids_in(namespace):
-    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False).stdout
-    return [int(p) for p in out.split()]
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
+pytestmark = needs_lab
 
 
 def host_file(host, path):

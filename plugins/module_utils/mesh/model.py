@@ -20,7 +20,7 @@ from .errors import MeshError, Problem
 DEFAULT_CIDR = "10.4.0.0/16"
 DEFAULT_PORT = 51820
 DEFAULT_KEEPALIVE = 25
-GRANULARITIES = ("full", "location")
+GRANULARITIES = ("full", "location", "cross")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

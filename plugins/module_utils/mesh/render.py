@@ -36,6 +36,7 @@ def node_dict(node):
         "endpoint": str(node.endpoint) if node.endpoint is not None else None,
         "interface": {"address": ["%s/%d" % (node.mesh_ip, prefix)], "listen_port": node.listen_port},
         "peers": [peer_entry_dict(e) for e in sorted(node.peers, key=lambda e: e.name)],
+        "routes": [{"to": str(net), "via": str(via)} for net, via in node.routes],
     }
 
 

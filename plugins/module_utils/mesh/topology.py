@@ -5,7 +5,10 @@
 
 The mesh is cut into *segments*: with ``full`` granularity every node is its own segment; with ``location``
 every location is one segment whose elected leader carries all WireGuard traffic to other segments (like
-Kilo). External peers are segments of their own that never peer with each other. Every pair of segments
+Kilo). With ``cross`` every node is its own segment too, but two nodes of one location that share a private
+network do not peer: they route each other's mesh IPs over that network, unencrypted, as Kilo's cross
+granularity does (the cloud's private network is trusted); nodes of different locations peer directly.
+External peers are segments of their own that never peer with each other. Every pair of segments
 peers directly when at least one side has an endpoint the other can use; when neither has (two NAT'd
 segments), the pair talks through a relay segment that both can reach, chosen deterministically.
 """
@@ -56,6 +59,7 @@ class NodePlan:
     segment: str
     peers: list = field(default_factory=list)
     forward: bool = False
+    routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
 
     @property
     def nat(self):
@@ -78,7 +82,7 @@ def plan(spec):
     mesh_ips = allocate(spec)
     segments = _segments(spec, mesh_ips)
     problems = []
-    relays = _relays(segments, problems)
+    relays = _relays(spec, segments, problems)
     nodes = {}
     peer_entries = {}
     for seg in segments:
@@ -92,7 +96,8 @@ def plan(spec):
                 name=node.name, location=node.location, mesh_ip=mesh_ips[node.name],
                 listen_port=node.listen_port, endpoint=node.endpoint, leader=is_head, segment=seg.name,
                 peers=entries + _member_entries(spec, seg, node, mesh_ips, problems) if is_head
-                else _leader_entry(spec, seg, node, segments, problems))
+                else _leader_entry(spec, seg, node, segments, problems),
+                routes=_private_routes(spec, seg, segments))
     for (a, b), relay in relays.items():
         _mark_forward(nodes, segments, relay)
     for seg in segments:
@@ -108,7 +113,7 @@ def plan(spec):
 
 def _segments(spec, mesh_ips):
     groups = {}
-    if spec.granularity == "full":
+    if spec.granularity in ("full", "cross"):
         for node in spec.nodes:
             groups[node.name] = [node]
     else:
@@ -153,13 +158,10 @@ def _elect(members, problems):
 def _endpoint(target, viewer):
     """Where ``viewer`` (a Segment head or node) sends packets for ``target``: a private address when both
     sit in the same location and share a private network, else the target's public endpoint, else None."""
-    t_ips = getattr(target, "private_ips", ())
-    v_ips = getattr(viewer, "private_ips", ())
-    if t_ips and v_ips and getattr(target, "location", None) == getattr(viewer, "location", None):
-        shared = {i.network for i in v_ips}
-        for iface in t_ips:
-            if iface.network in shared:
-                return Endpoint(str(iface.ip), target.listen_port)
+    if hasattr(target, "private_ips") and hasattr(viewer, "private_ips"):     # external peers have neither
+        address = _shared_address(target, viewer)
+        if address is not None:
+            return Endpoint(str(address), target.listen_port)
     return target.endpoint
 
 
@@ -167,13 +169,31 @@ def _linked(a, b):
     return _endpoint(a.head, b.head) is not None or _endpoint(b.head, a.head) is not None
 
 
-def _relays(segments, problems):
+def _shared_address(target, viewer):
+    """``target``'s address on a private network it shares with ``viewer`` in the same location, or None."""
+    if target.location != viewer.location:
+        return None
+    shared = {i.network for i in viewer.private_ips}
+    for iface in target.private_ips:
+        if iface.network in shared:
+            return iface.ip
+    return None
+
+
+def _private(spec, a, b):
+    """With ``cross``: two nodes of one location on a shared private network route, they do not peer."""
+    return (spec.granularity == "cross" and not a.is_peer and not b.is_peer
+            and _shared_address(a.head, b.head) is not None)
+
+
+def _relays(spec, segments, problems):
     relays = {}
     for i, a in enumerate(segments):
         for b in segments[i + 1:]:
-            if (a.is_peer and b.is_peer) or _linked(a, b):
+            if (a.is_peer and b.is_peer) or _private(spec, a, b) or _linked(a, b):
                 continue
             via = [r for r in segments if not r.is_peer and r is not a and r is not b
+                   and not _private(spec, r, a) and not _private(spec, r, b)
                    and _endpoint(r.head, a.head) is not None and _endpoint(r.head, b.head) is not None]
             if not via:
                 problems.append(Problem(_label(a), "endpoint", "cannot reach %s: neither has an endpoint the other "
@@ -217,7 +237,7 @@ def _segment_entries(spec, seg, segments, relays):
             extra.setdefault(relay, []).append(a)
     entries = []
     for other in segments:
-        if other is seg or (seg.is_peer and other.is_peer) or not _linked(seg, other):
+        if other is seg or (seg.is_peer and other.is_peer) or _private(spec, seg, other) or not _linked(seg, other):
             continue
         ips = list(other.ips)
         relayed = sorted(extra.get(other.name, []))
@@ -261,6 +281,16 @@ def _leader_entry(spec, seg, member, segments, problems):
         return []   # reported once by _member_entries
     return [PeerEntry(name=leader.name, public_key=leader.public_key, endpoint=out_ep,
                       allowed_ips=_collapse(ranges), keepalive=_keepalive(spec, member, out_ep, in_ep))]
+
+
+def _private_routes(spec, seg, segments):
+    """Routes to the mesh ranges of privately linked nodes, via their address on the shared network."""
+    routes = []
+    for other in segments:
+        if other is not seg and _private(spec, seg, other):
+            via = _shared_address(other.head, seg.head)
+            routes.extend((net, via) for net in other.ips)
+    return sorted(routes, key=lambda r: (r[0].version, r[0].network_address, r[0].prefixlen))
 
 
 def _mark_forward(nodes, segments, relay_name):

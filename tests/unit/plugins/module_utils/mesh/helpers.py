@@ -46,6 +46,11 @@ class Net:
             self.by_key[keys[name]] = name
         self.addresses = {name: ipaddress.ip_interface(cfg["interface"]["address"][0]).ip
                           for name, cfg in self.configs.items()}
+        # cross granularity: routes over a private network, and who owns which private address
+        data = render.plan_dict(plan)["nodes"]
+        self.routes = {name: [(ipaddress.ip_network(r["to"]), ipaddress.ip_address(r["via"]))
+                              for r in data[name]["routes"]] for name in data}
+        self.private_owner = {iface.ip: n.name for n in plan.spec.nodes for iface in n.private_ips}
 
     def entries(self, name):
         for peer in self.configs[name]["peers"]:
@@ -59,6 +64,7 @@ class Net:
 
     def overlapping(self, name):
         nets = [(n, p["publickey"]) for p, ns in self.entries(name) for n in ns]
+        nets += [(n, "via %s" % via) for n, via in self.routes.get(name, [])]
         found = []
         for i, (a, ka) in enumerate(nets):
             for b, kb in nets[i + 1:]:
@@ -67,11 +73,15 @@ class Net:
         return found
 
     def next_hop(self, name, dst):
+        """(peer entry or None, network, private next hop or None) by longest prefix."""
         best = None
         for peer, nets in self.entries(name):
             for net in nets:
                 if dst in net and (best is None or net.prefixlen > best[1].prefixlen):
-                    best = (peer, net)
+                    best = (peer, net, None)
+        for net, via in self.routes.get(name, []):
+            if dst in net and (best is None or net.prefixlen > best[1].prefixlen):
+                best = (None, net, self.private_owner[via])
         return best
 
     def link_up(self, a, b):
@@ -92,6 +102,10 @@ class Net:
             assert len(path) <= max_hops, "routing loop %s" % path
             hop = self.next_hop(here, dst)
             assert hop is not None, "%s has no route to %s (%s)" % (here, dst_name, dst)
+            if hop[2] is not None:          # plain routing over a shared private network: no WireGuard
+                path.append(hop[2])
+                here = hop[2]
+                continue
             nxt = self.by_key.get(hop[0]["publickey"])
             assert nxt is not None, "%s routes %s to an unknown key" % (here, dst)
             assert self.link_up(here, nxt), "no handshake possible between %s and %s" % (here, nxt)

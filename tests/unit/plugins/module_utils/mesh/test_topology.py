@@ -22,7 +22,7 @@ def net_of(plan):
     return Net(plan, {name: node_ini(plan, name) for name in plan.nodes})
 
 
-@pytest.mark.parametrize("granularity", ["full", "location"])
+@pytest.mark.parametrize("granularity", ["full", "location", "cross"])
 def test_lab_mesh_routes_every_pair(granularity):
     plan = build_plan("10.4.0.0/16", granularity, lab_nodes())
     net = net_of(plan)
@@ -138,3 +138,28 @@ def test_plan_dict_has_no_private_material():
     text = plan_json(build_plan("10.4.0.0/16", "location", lab_nodes()))
     assert "PrivateKey" not in text and "private_key" not in text
     assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"]}
+
+
+def test_cross_routes_privately_inside_a_location_and_peers_across():
+    plan = build_plan("10.4.0.0/16", "cross", lab_nodes())
+    do1 = plan.nodes["do1"]
+    assert "do2" not in [e.name for e in do1.peers]
+    assert [(str(n), str(v)) for n, v in do1.routes] == [("10.4.0.3/32", "10.110.0.12")]
+    assert sorted(e.name for e in plan.nodes["aws1"].peers) == ["do1", "do2", "edge"]
+    assert plan.nodes["aws1"].routes == []
+    net = net_of(plan)
+    assert net.route("do1", "do2") == ["do1", "do2"]
+    for src in plan.nodes:
+        assert net.overlapping(src) == []
+        for dst in plan.nodes:
+            net.route(src, dst)
+
+
+def test_cross_never_picks_a_privately_linked_relay():
+    # n1 (NAT'd) shares fra1's network with p1; n2 is NAT'd elsewhere: only q (public, another location) can relay
+    nodes = [node("n1", "fra1", None, ["10.110.0.5/20"]), node("p1", "fra1", "198.51.100.1", ["10.110.0.6/20"]),
+             node("n2", "euc1", None, ["172.31.0.5/20"]), node("q", "nyc1", "198.51.100.9")]
+    plan = build_plan("10.4.0.0/16", "cross", nodes)
+    assert plan.relays == {("n1", "n2"): "q"}
+    net = net_of(plan)
+    assert net.route("n1", "n2") == ["n1", "q", "n2"]

@@ -70,7 +70,7 @@ def test_same_pinned_ip_twice():
 @pytest.mark.parametrize("kwargs, expected", [
     ({"cidr": "10.4.0.1/16"}, "mesh: cidr: '10.4.0.1/16' is not a network CIDR"),
     ({"cidr": "10.4.0.0/31"}, "mesh: cidr: 10.4.0.0/31 is too small"),
-    ({"granularity": "star"}, "mesh: granularity: 'star' is not one of full, location"),
+    ({"granularity": "star"}, "mesh: granularity: 'star' is not one of full, location, cross"),
     ({"keepalive": 0}, "mesh: keepalive: 0 is outside 1-65535"),
 ])
 def test_bad_mesh_settings(kwargs, expected):
