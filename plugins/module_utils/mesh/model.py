@@ -30,11 +30,14 @@ _DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 class Endpoint:
     host: str
     port: int
+    text: str = field(init=False, compare=False, repr=False)   # rendered once: configs print it many times
+
+    def __post_init__(self):
+        text = "[%s]:%d" % (self.host, self.port) if ":" in self.host else "%s:%d" % (self.host, self.port)
+        object.__setattr__(self, "text", text)
 
     def __str__(self):
-        if ":" in self.host:
-            return "[%s]:%d" % (self.host, self.port)
-        return "%s:%d" % (self.host, self.port)
+        return self.text
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ def peer_entry_dict(entry):
         "kind": entry.kind,
         "public_key": entry.public_key,
         "endpoint": str(entry.endpoint) if entry.endpoint is not None else None,
-        "allowed_ips": [str(n) for n in entry.allowed_ips],
+        "allowed_ips": list(entry.allowed_text) if entry.allowed_text is not None
+        else [str(n) for n in entry.allowed_ips],
         "persistent_keepalive": entry.keepalive,
         "relays": list(entry.relays),
     }

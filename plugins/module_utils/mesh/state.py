@@ -89,6 +89,17 @@ def update(state, plan, forget=(), new_psk=None, plan_data=None):
     return out
 
 
+def rotate(state, names):
+    """The state with the preshared keys of every pair that involves one of ``names`` dropped, so that the next
+    ``update`` draws new ones (key rotation). Raises ValueError naming hosts the state does not know."""
+    unknown = unknown_names(state, names)
+    if unknown:
+        raise ValueError("cannot rotate %s: not in the mesh state (deploy the mesh first)" % ", ".join(unknown))
+    names = set(names)
+    psks = dict((pair, psk) for pair, psk in state["psks"].items() if not names & set(pair.split("|")))
+    return dict(state, psks=psks)
+
+
 def psks_for(state, name):
     """{peer public key: preshared key} for node ``name``: what it must configure, and nothing else."""
     keys = known_keys(state)

@@ -31,6 +31,7 @@ class Segment:
     nodes: list                      # model.Node, sorted by name; empty for an external peer
     head: object                     # the leader Node, or the model.Peer itself
     ips: list = field(default_factory=list)
+    ips_text: list = field(default_factory=list)   # str() of ips, computed once (rendering is the hot path)
 
     @property
     def is_peer(self):
@@ -46,6 +47,7 @@ class PeerEntry:
     keepalive: int | None = None
     kind: str = "node"               # node | peer
     relays: list = field(default_factory=list)   # segments reached through this entry
+    allowed_text: list = None        # str() of allowed_ips when already known
 
 
 @dataclass
@@ -85,8 +87,13 @@ def plan(spec):
     relays = _relays(spec, segments, problems)
     nodes = {}
     peer_entries = {}
+    by_name = {seg.name: seg for seg in segments}
+    extras = {}
+    for (a, b), relay in relays.items():
+        extras.setdefault(a, {}).setdefault(relay, []).append(b)
+        extras.setdefault(b, {}).setdefault(relay, []).append(a)
     for seg in segments:
-        entries = _segment_entries(spec, seg, segments, relays)
+        entries = _segment_entries(spec, seg, segments, extras.get(seg.name, {}), by_name)
         if seg.is_peer:
             peer_entries[seg.name] = entries
             continue
@@ -128,14 +135,17 @@ def _segments(spec, mesh_ips):
         for node in members:
             ips.append(ipaddress.ip_network(mesh_ips[node.name]))
             ips.extend(node.extra_cidrs)
-        segments.append(Segment(name=name, location=members[0].location, nodes=members, head=head,
-                                ips=_sorted_nets(ips)))
+        segments.append(_segment(name, members[0].location, members, head, ips))
     for peer in spec.peers:
-        segments.append(Segment(name=peer.name, location=None, nodes=[], head=peer,
-                                ips=_sorted_nets(peer.allowed_ips)))
+        segments.append(_segment(peer.name, None, [], peer, peer.allowed_ips))
     if problems:
         raise MeshError(problems)
     return segments
+
+
+def _segment(name, location, members, head, ips):
+    ips = _sorted_nets(ips)
+    return Segment(name=name, location=location, nodes=members, head=head, ips=ips, ips_text=[str(n) for n in ips])
 
 
 def _elect(members, problems):
@@ -158,7 +168,7 @@ def _elect(members, problems):
 def _endpoint(target, viewer):
     """Where ``viewer`` (a Segment head or node) sends packets for ``target``: a private address when both
     sit in the same location and share a private network, else the target's public endpoint, else None."""
-    if hasattr(target, "private_ips") and hasattr(viewer, "private_ips"):     # external peers have neither
+    if getattr(target, "private_ips", None) and getattr(viewer, "private_ips", None):  # peers have none
         address = _shared_address(target, viewer)
         if address is not None:
             return Endpoint(str(address), target.listen_port)
@@ -189,7 +199,10 @@ def _private(spec, a, b):
 def _relays(spec, segments, problems):
     relays = {}
     for i, a in enumerate(segments):
+        a_public = a.head.endpoint is not None
         for b in segments[i + 1:]:
+            if a_public or b.head.endpoint is not None:
+                continue        # a public endpoint is usable from anywhere: the pair peers directly
             if (a.is_peer and b.is_peer) or _private(spec, a, b) or _linked(a, b):
                 continue
             via = [r for r in segments if not r.is_peer and r is not a and r is not b
@@ -226,28 +239,28 @@ def _keepalive(spec, own, own_ep_for_other, other_ep_for_own):
 
 # --- entries --------------------------------------------------------------------------------------------
 
-def _segment_entries(spec, seg, segments, relays):
-    """Entries of ``seg``'s head for every other segment (direct, or with relayed ranges added)."""
-    by_name = {s.name: s for s in segments}
-    extra = {}
-    for (a, b), relay in relays.items():
-        if seg.name == a:
-            extra.setdefault(relay, []).append(b)
-        elif seg.name == b:
-            extra.setdefault(relay, []).append(a)
+def _segment_entries(spec, seg, segments, extra, by_name):
+    """Entries of ``seg``'s head for every other segment (direct, or with the ranges it relays added).
+    ``extra`` maps a relay segment to the segments ``seg`` reaches through it."""
+    head = seg.head
+    cross = spec.granularity == "cross"
     entries = []
     for other in segments:
-        if other is seg or (seg.is_peer and other.is_peer) or _private(spec, seg, other) or not _linked(seg, other):
+        if other is seg or (seg.is_peer and other.is_peer) or (cross and _private(spec, seg, other)):
             continue
-        ips = list(other.ips)
+        out_ep = _endpoint(other.head, head)
+        in_ep = _endpoint(head, other.head)
+        if out_ep is None and in_ep is None:
+            continue
         relayed = sorted(extra.get(other.name, []))
-        for name in relayed:
-            ips.extend(by_name[name].ips)
-        out_ep = _endpoint(other.head, seg.head)
-        in_ep = _endpoint(seg.head, other.head)
-        entries.append(PeerEntry(name=other.head.name, public_key=other.head.public_key, endpoint=out_ep,
-                                 allowed_ips=_sorted_nets(ips), keepalive=_keepalive(spec, seg.head, out_ep, in_ep),
-                                 kind="peer" if other.is_peer else "node", relays=relayed))
+        if relayed:
+            ips = _sorted_nets(list(other.ips) + [n for name in relayed for n in by_name[name].ips])
+            text = [str(n) for n in ips]
+        else:
+            ips, text = other.ips, other.ips_text
+        entries.append(PeerEntry(name=other.head.name, public_key=other.head.public_key,
+                                 endpoint=out_ep, allowed_ips=ips, keepalive=_keepalive(spec, head, out_ep, in_ep),
+                                 kind="peer" if other.is_peer else "node", relays=relayed, allowed_text=text))
     return entries
 
 

@@ -3,7 +3,7 @@ and no config has overlapping AllowedIPs."""
 
 import ipaddress
 
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
@@ -59,7 +59,7 @@ def solvable(nodes, granularity):
     return True
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(st.lists(NODE, min_size=1, max_size=9), st.lists(PEER, max_size=2),
        st.sampled_from(["full", "location", "cross"]))
 def test_every_node_routes_to_every_node(raw_nodes, raw_peers, granularity):
@@ -85,7 +85,7 @@ def test_every_node_routes_to_every_node(raw_nodes, raw_peers, granularity):
                 net.route(src, dst)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(st.lists(NODE, min_size=2, max_size=8), st.sampled_from(["full", "location"]))
 def test_unsolvable_meshes_fail_with_a_named_problem(raw_nodes, granularity):
     nodes = build(raw_nodes, [])[0]
@@ -98,7 +98,7 @@ def test_unsolvable_meshes_fail_with_a_named_problem(raw_nodes, granularity):
         raise AssertionError("an unsolvable mesh was planned")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(st.lists(NODE, min_size=1, max_size=9), st.randoms(use_true_random=False))
 def test_output_does_not_depend_on_input_order(raw_nodes, rnd):
     nodes = build(raw_nodes, [])[0]
@@ -109,7 +109,7 @@ def test_output_does_not_depend_on_input_order(raw_nodes, rnd):
         plan_json(build_plan("10.4.0.0/16", "location", shuffled))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(st.lists(NODE, min_size=1, max_size=9), st.integers(0, 8))
 def test_sticky_addresses_survive_adding_nodes(raw_nodes, cut):
     nodes = build(raw_nodes, [])[0]

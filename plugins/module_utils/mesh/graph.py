@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The mesh as a Graphviz DOT graph (like Kilo's ``kgctl graph``). Pure: plan dict (render.plan_dict, the
+state file's ``plan``) in, text out; the same plan always gives the same bytes.
+
+- one cluster per location, its leader drawn bold with ``leader`` in the label;
+- nodes behind NAT (no endpoint) dashed, with ``NAT``; nodes that relay or forward for others marked ``relay``
+  or ``forwards``;
+- external peers as boxes outside the clusters;
+- one solid edge per WireGuard peering, labelled with the endpoint each side dials (``a -> host:port``) and
+  the keepalive; one dotted edge per relayed pair, labelled ``via <relay>``;
+- with ``cross`` granularity, dashed grey edges for the unencrypted routes over a shared private network.
+"""
+
+from __future__ import annotations
+
+
+def _q(text):
+    """A DOT double-quoted string."""
+    return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _attrs(**attrs):
+    return "[%s]" % ", ".join("%s=%s" % (k, _q(v)) for k, v in sorted(attrs.items()) if v is not None)
+
+
+def _head(plan, segment):
+    """The graph node that stands for a segment: its leader, or the external peer itself."""
+    seg = plan.get("segments", {}).get(segment)
+    return seg["leader"] if seg else segment
+
+
+def _relay_heads(plan):
+    return {_head(plan, r["via"]) for r in plan.get("relays", [])}
+
+
+def _node_line(plan, name, node, relays):
+    marks = []
+    if node.get("leader") and plan.get("granularity") == "location":
+        marks.append("leader")
+    if node.get("nat"):
+        marks.append("NAT")
+    if name in relays:
+        marks.append("relay")
+    elif node.get("forward"):
+        marks.append("forwards")
+    label = "%s\n%s" % (name, node["mesh_ip"])
+    if marks:
+        label += "\n[%s]" % ", ".join(marks)
+    styles = ["rounded"]
+    if node.get("leader") and plan.get("granularity") == "location":
+        styles.append("bold")
+    if node.get("nat"):
+        styles.append("dashed")
+    return "%s %s;" % (_q(name), _attrs(shape="box", style=",".join(styles), label=label))
+
+
+def _peer_addresses(plan, name):
+    for node in plan.get("nodes", {}).values():
+        for entry in node.get("peers", []):
+            if entry["name"] == name and entry.get("kind") == "peer" and not entry.get("relays"):
+                return entry.get("allowed_ips", [])
+    return []
+
+
+def _edges(plan):
+    """{(a, b): {a: entry a holds for b, b: entry b holds for a}} for every WireGuard peering, a < b."""
+    edges = {}
+    holders = [(n, d.get("peers", [])) for n, d in plan.get("nodes", {}).items()]
+    holders += list(plan.get("peers", {}).items())
+    for holder, entries in holders:
+        for entry in entries:
+            pair = tuple(sorted((holder, entry["name"])))
+            edges.setdefault(pair, {})[holder] = entry
+    return edges
+
+
+def _edge_label(a, b, sides):
+    parts = []
+    for src, dst in ((a, b), (b, a)):
+        entry = sides.get(src)
+        if entry is None:
+            continue
+        text = "%s -> %s" % (src, entry["endpoint"]) if entry.get("endpoint") else None
+        if entry.get("persistent_keepalive"):
+            text = (text or "%s (no endpoint)" % src) + " ka %ss" % entry["persistent_keepalive"]
+        if text:
+            parts.append(text)
+    return "\n".join(parts)
+
+
+def to_dot(plan, name="wiremesh"):
+    """The plan as DOT text (an undirected graph)."""
+    nodes = plan.get("nodes", {})
+    relays = _relay_heads(plan)
+    lines = ["graph %s {" % _q(name),
+             '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];'
+             % _q("%s mesh %s (%s granularity)" % (name, plan.get("cidr", ""), plan.get("granularity", ""))),
+             '  node [fontname="Helvetica", fontsize="10"];',
+             '  edge [fontname="Helvetica", fontsize="8"];']
+    locations = {}
+    for node_name, node in nodes.items():
+        locations.setdefault(node.get("location") or node_name, []).append(node_name)
+    for index, location in enumerate(sorted(locations)):
+        lines.append("  subgraph %s {" % _q("cluster_%d" % index))
+        lines.append("    label=%s; style=%s;" % (_q("location " + location), _q("rounded")))
+        for node_name in sorted(locations[location]):
+            lines.append("    " + _node_line(plan, node_name, nodes[node_name], relays))
+        lines.append("  }")
+    for peer in sorted(plan.get("peers", {})):
+        label = "%s\n%s\n[external peer]" % (peer, ", ".join(_peer_addresses(plan, peer)))
+        lines.append("  %s %s;" % (_q(peer), _attrs(shape="note", style="dashed", label=label)))
+    edges = _edges(plan)
+    for a, b in sorted(edges):
+        lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(label=_edge_label(a, b, edges[(a, b)]) or None)))
+    for relay in plan.get("relays", []):
+        a, b = (_head(plan, s) for s in relay["between"])
+        lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(style="dotted", constraint="false",
+                                                               label="via %s" % _head(plan, relay["via"]))))
+    seen = set()
+    for node_name in sorted(nodes):
+        for route in nodes[node_name].get("routes", []):
+            owner = _route_owner(nodes, route)
+            if owner and tuple(sorted((node_name, owner))) not in seen:
+                seen.add(tuple(sorted((node_name, owner))))
+                lines.append("  %s -- %s %s;" % (_q(node_name), _q(owner), _attrs(
+                    style="dashed", color="grey", label="private %s" % route["via"])))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _route_owner(nodes, route):
+    """The node whose mesh IP a private route (cross granularity) leads to."""
+    to = route["to"].split("/")[0]
+    for name, node in nodes.items():
+        if node["mesh_ip"] == to:
+            return name
+    return None
