@@ -66,12 +66,17 @@ def time_jinja(count):
 
 
 def main():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import meshconf  # pylint: disable=import-outside-toplevel
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
         results["jinja_full_%d_s" % count], results["jinja_full_%d_bytes" % count] = time_jinja(count)
         results["jinja_over_plan_full_%d" % count] = results["jinja_full_%d_s" % count] / results["plan_full_%d_s" % count]
     results["plan_location_5000_s"] = time_planner(5000, 50, "location")[0]
+    results["meshconf_full_250_s"] = meshconf.time_genconfig(250)
+    if results["meshconf_full_250_s"] is not None:
+        results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / results["plan_full_250_s"]
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
     path = os.path.join(ROOT, "bench", "results.json")
     previous = {}
