@@ -37,6 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt | $(APT_STAMP)
 	@touch $@
 
 deps: $(APT_STAMP) $(STAMP)
+	@$(BIN)/python -c 'import wiremesh_cli' 2>/dev/null || $(BIN)/pip install -q -e cli/
 
 # --- the demo ----------------------------------------------------------------------------------------------
 demo: deps
@@ -53,7 +54,8 @@ mesh: deps
 
 report: deps
 	@$(PLAYBOOK) playbooks/report.yml >/dev/null
-	@$(BIN)/python tools/mesh_report.py .lab/report.json
+	@$(BIN)/wiremesh status --report .lab/report.json
+	@$(BIN)/wiremesh graph --format svg -o .lab/mesh.svg
 
 # --- tests -------------------------------------------------------------------------------------------------
 # pytest exits 5 when it collects nothing: that is a broken suite here, never a pass.

@@ -2,71 +2,25 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print the mesh table and the all-pairs ping matrix from the JSON that playbooks/report.yml writes.
 
+Kept for scripts that call it; the formatting lives in the CLI (``wiremesh status --report FILE``, what
+``make report`` and ``make demo`` print), loaded here from cli/ so there is one implementation.
 Exit status: 0 when every pair answered, 1 when some pair did not, 2 on a bad report file."""
 
 import json
-import re
+import os
 import sys
 import time
 
-_RTT = re.compile(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/")
-_LOSS = re.compile(r"(\d+) received")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cli"))
 
+from wiremesh_cli.status import latest_handshake, ping_cell, render_report  # noqa: E402 pylint: disable=wrong-import-position
 
-def ping_cell(stdout):
-    """'0.7ms' for a ping that answered, 'FAIL' otherwise."""
-    received = _LOSS.search(stdout or "")
-    rtt = _RTT.search(stdout or "")
-    if not received or int(received.group(1)) == 0 or not rtt:
-        return None
-    return float(rtt.group(1))
-
-
-def latest_handshake(wg, now):
-    """Age in seconds of the newest handshake with any peer, and how many peers have one."""
-    stamps = []
-    for line in (wg.get("latest-handshakes") or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) > 0:
-            stamps.append(int(parts[1]))
-    peers = len([line for line in (wg.get("latest-handshakes") or "").splitlines() if line.strip()])
-    return (now - max(stamps) if stamps else None), len(stamps), peers
+__all__ = ["latest_handshake", "ping_cell", "render", "main"]
 
 
 def render(report, now):
-    hosts = report["hosts"]
-    names = sorted(hosts)
-    rows = [("HOST", "LOCATION", "MESH IP", "ENDPOINT", "LATEST HANDSHAKE")]
-    for name in names:
-        info = hosts[name]
-        age, with_hs, peers = latest_handshake(info.get("wg", {}), now)
-        hs = "never" if age is None else "%ds ago (%d/%d peers)" % (max(age, 0), with_hs, peers)
-        rows.append((name, info.get("location") or "-", info["mesh_ip"], info.get("endpoint") or "(behind NAT)", hs))
-    out = [_table(rows), "", "Ping matrix over the mesh (avg RTT; row pings column):"]
-    matrix = [["from \\ to"] + names]
-    failures = 0
-    for src in names:
-        row = [src]
-        pings = hosts[src].get("pings", {})   # keyed by target host name
-        for dst in names:
-            if dst == src:
-                row.append("-")
-                continue
-            rtt = ping_cell(pings.get(dst))
-            if rtt is None:
-                failures += 1
-            row.append("FAIL" if rtt is None else "%.2fms" % rtt)
-        matrix.append(row)
-    out.append(_table(matrix))
-    total = len(names) * (len(names) - 1)
-    out.append("")
-    out.append("%d of %d pairs answered" % (total - failures, total))
-    return "\n".join(out), failures
-
-
-def _table(rows):
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    """The host table and the ping matrix (no per-peer table); returns (text, failures)."""
+    return render_report(report, now, peers=False)
 
 
 def main(argv):

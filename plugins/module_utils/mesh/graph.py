@@ -96,7 +96,7 @@ def to_dot(plan, name="wiremesh"):
     relays = _relay_heads(plan)
     lines = ["graph %s {" % _q(name),
              '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];'
-             % _q("%s mesh %s (%s granularity)" % (name, plan.get("cidr", ""), plan.get("granularity", ""))),
+             % _q("%s %s (%s granularity)" % (name, plan.get("cidr", ""), plan.get("granularity", ""))),
              '  node [fontname="Helvetica", fontsize="10"];',
              '  edge [fontname="Helvetica", fontsize="8"];']
     locations = {}
@@ -116,8 +116,8 @@ def to_dot(plan, name="wiremesh"):
         lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(label=_edge_label(a, b, edges[(a, b)]) or None)))
     for relay in plan.get("relays", []):
         a, b = (_head(plan, s) for s in relay["between"])
-        lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(style="dotted", constraint="false",
-                                                               label="via %s" % _head(plan, relay["via"]))))
+        attrs = _attrs(style="dotted", constraint="false", label="via %s" % _head(plan, relay["via"]))
+        lines.append("  %s -- %s %s;" % (_q(a), _q(b), attrs))
     seen = set()
     for node_name in sorted(nodes):
         for route in nodes[node_name].get("routes", []):

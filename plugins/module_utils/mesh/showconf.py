@@ -100,8 +100,7 @@ def peer_ini(config, interface="wg0"):
             % (", ".join(config["addresses"]) or "(its allowed_ips)"),
             "# Routes to add (wg-quick adds them from AllowedIPs by itself):"]
     head += ["#   ip route add %s dev %s" % (r, interface) for r in config["routes"]]
-    head.append("")
-    return "\n".join(head) + peers
+    return "\n".join(head) + "\n\n" + peers
 
 
 def leader_for(plan, name):
