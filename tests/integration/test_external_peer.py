@@ -27,6 +27,7 @@ def keep(name, text):
     with open(os.path.join(OUTPUT, name), "w", encoding="utf-8") as handle:
         handle.write(text)
 
+
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip")
     or not all(os.path.exists(os.path.join(BIN, b)) for b in ("ansible-playbook", "wiremesh")),
