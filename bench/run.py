@@ -1,10 +1,12 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Planner benchmarks, measured side by side in one run; prints JSON and writes bench/results.json.
+"""Benchmarks, measured side by side in one run; prints JSON and writes bench/results.json.
 
 plan_*: our planner (parse + validate + allocate + topology + render every node's INI).
 jinja_full_*: the same full mesh rendered the way popular Ansible WireGuard roles do it: one Jinja2 render
-per host, each looping over all hosts."""
+per host, each looping over all hosts.
+meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
+lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up."""
 
 import base64
 import hashlib
@@ -68,6 +70,7 @@ def time_jinja(count):
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import meshconf  # pylint: disable=import-outside-toplevel
+    import lab  # pylint: disable=import-outside-toplevel
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
@@ -77,6 +80,7 @@ def main():
     results["meshconf_full_250_s"] = meshconf.time_genconfig(250)
     if results["meshconf_full_250_s"] is not None:
         results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / results["plan_full_250_s"]
+    results.update(lab.run_all())
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
     path = os.path.join(ROOT, "bench", "results.json")
     previous = {}

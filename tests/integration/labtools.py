@@ -22,13 +22,14 @@ def playbook(*args, timeout=900):
                           capture_output=True, timeout=timeout, check=False)
 
 
+LAB_TOOL = os.path.join(ROOT, "roles", "lab", "files", "wiremesh_lab.py")
+
+
 def in_host(lab_root, host, *argv, timeout=30):
-    """Run a command inside a lab host (its network and mount namespaces, entered through its init's PID, so
-    that wireguard-go's control socket in the host's private /run is visible): read-only looks and pings."""
-    with open(os.path.join(lab_root, "hosts", host, "init.pid")) as handle:
-        pid = handle.read().strip()
-    return subprocess.run(["nsenter", "-t", pid, "-m", "-n", "-u", "--", *argv], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    """Run a command inside a lab host (`wiremesh-lab exec`: its network and mount namespaces, so that
+    wireguard-go's control socket in the host's private /run is visible): read-only looks and pings."""
+    return subprocess.run(["/usr/bin/python3", LAB_TOOL, "exec", lab_root, host, "--", *argv], capture_output=True,
+                          text=True, timeout=timeout, check=False)
 
 
 def recap(output):

@@ -5,6 +5,7 @@
   wiremesh-lab down --lab-name NAME [--lab-root DIR]
   wiremesh-lab status SPEC      report what exists and runs
   wiremesh-lab check            are the commands the lab needs installed? (exit 1 if not)
+  wiremesh-lab exec LAB_ROOT HOST -- COMMAND...   run COMMAND inside a lab host (net, mount, uts namespaces)
   wiremesh-lab boot --lab-name NAME --lab-root DIR --host HOST   (internal: a host's first process)
 
 SPEC is a JSON file, or '-' for stdin:
@@ -35,7 +36,7 @@ import uuid
 
 from wiremesh_lab_spec import (NFT_TABLE, LabError, check_lab_root, is_within, mountpoints, nft_rules,
                                overlaps, plan)
-from wiremesh_lab_sys import (ENV, alive, kill_all, links, netns_list, ns_ident, sh, tagged_pids,
+from wiremesh_lab_sys import (ENV, alive, host_exec, kill_all, links, netns_list, ns_ident, sh, tagged_pids,
                               write_if_changed)
 
 SELF = os.path.realpath(__file__)
@@ -365,6 +366,16 @@ def load_spec(path):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["exec"]:        # wiremesh-lab exec LAB_ROOT HOST -- COMMAND...
+        if len(argv) < 5 or argv[3] != "--":
+            sys.stderr.write("usage: wiremesh-lab exec LAB_ROOT HOST -- COMMAND [ARG...]\n")
+            return 2
+        try:
+            host_exec(argv[1], argv[2], argv[4:])
+        except LabError as exc:
+            sys.stderr.write(f"wiremesh-lab: {exc}\n")
+            return 1
     parser = argparse.ArgumentParser(prog="wiremesh-lab", description="wiremesh network-namespace lab")
     parser.add_argument("cmd", choices=["up", "down", "status", "check", "boot"])
     parser.add_argument("spec", nargs="?", help="SPEC.json or - (stdin)")

@@ -99,3 +99,16 @@ def write_if_changed(path, text, mode=0o644):
     os.chmod(tmp, mode)
     os.replace(tmp, path)
     return True
+
+
+def host_exec(root, host, argv):
+    """Replace this process with ``argv`` run inside lab host ``host`` (its network, mount and UTS namespaces,
+    entered through its init's PID): what `docker exec` is to a container, e.g. to see wireguard-go's socket."""
+    try:
+        with open(f"{root}/hosts/{host}/init.pid", encoding="utf-8") as handle:
+            pid = handle.read().strip()
+    except OSError as exc:
+        raise LabError(f"host {host} of the lab at {root} is not running ({exc.strerror})")
+    if not alive(int(pid)):
+        raise LabError(f"host {host} of the lab at {root} is not running (init {pid} is gone)")
+    os.execvp("nsenter", ["nsenter", "-t", pid, "-m", "-n", "-u", "--", *argv])
