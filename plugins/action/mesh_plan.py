@@ -60,7 +60,12 @@ class ActionModule(ActionBase):
             return result
         result.update(planned)
         if path is not None and params["require_keys"]:
-            updated = mesh_state.update(state, plan, forget, new_psk if params["preshared_keys"] else None,
+            try:
+                rotated = mesh_state.rotate(state, params["rotate"])
+            except ValueError as exc:
+                result.update(failed=True, msg="%s (%s)" % (exc, path))
+                return result
+            updated = mesh_state.update(rotated, plan, forget, new_psk if params["preshared_keys"] else None,
                                         plan_data=planned["plan"])
             changed = updated != state
             if changed and not self._task.check_mode:

@@ -25,6 +25,7 @@ ARGUMENT_SPEC = dict(
     require_keys=dict(type="bool", default=True),
     state_path=dict(type="path"),
     forget=dict(type="list", elements="str", default=[]),
+    rotate=dict(type="list", elements="str", default=[]),
     preshared_keys=dict(type="bool", default=True),
 )
 

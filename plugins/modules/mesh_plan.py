@@ -94,6 +94,13 @@ options:
     type: list
     elements: str
     default: []
+  rotate:
+    description:
+      - Nodes whose keys are being rotated; the preshared keys of their pairs are drawn anew (with O(state_path)).
+        A node the state file does not know is refused.
+    type: list
+    elements: str
+    default: []
   preshared_keys:
     description:
       - Keep a preshared key for every directly peered pair of nodes in the state file (generated once on the
@@ -145,7 +152,7 @@ plan:
     - The whole plan. C(nodes) maps each host to its interface (C(address), C(listen_port)) and its C(peers)
       (C(name), C(kind), C(public_key), C(endpoint), C(allowed_ips), C(persistent_keepalive), C(relays)), plus
       C(mesh_ip), C(location), C(leader), C(nat), C(forward) (whether it routes for others) and C(routes)
-      (cross granularity: C(to)/C(via) over a private network).
+      (with cross granularity, C(to)/C(via) over a private network).
     - C(segments) lists each location's leader and nodes, C(relays) the pairs that talk through a relay,
       C(peers) what each external peer must configure. No private key is ever part of it.
   returned: success

@@ -23,6 +23,9 @@ description:
   - WireGuard changes are applied with C(wg syncconf) fed on stdin, which updates existing peers in place.
     The module never uses C(wg setconf), never takes the interface down and never removes and re-adds an
     existing peer, so established sessions and endpoints learnt from peers behind NAT survive.
+  - A peer that comes back under a new public key (a rotated key, same name, no endpoint of its own) starts at
+    the endpoint its old entry learned, so a peer behind NAT stays reachable; the old entry is removed in the
+    same C(wg syncconf).
   - Private and preshared keys never appear in the result, the diff, warnings or errors.
 options:
   name:
@@ -49,6 +52,21 @@ options:
       - Path of the private key on the managed host (see M(wiremesh.multicloud.wg_key)).
       - Defaults to C(/etc/wireguard/<name>.key).
     type: path
+  next_private_key_path:
+    description:
+      - A staged private key (key rotation), made with
+        M(wiremesh.multicloud.wg_key) and O(wiremesh.multicloud.wg_key#module:force=true).
+      - When this file exists, its key is the one applied (with the rest of the changes, in the same
+        C(wg syncconf)); the file is then moved over O(private_key_path). When it does not exist, it is ignored.
+    type: path
+  apply_at:
+    description:
+      - Wall-clock instant (seconds since the epoch, UTC) at which to apply the live changes. The module
+        computes everything first, then waits for it, so several hosts run with the same value (for example as
+        C(async) tasks) switch keys together. An instant in the past applies at once.
+      - Hosts must have synchronised clocks (NTP); the skew between them is the window in which a rotated
+        pair may drop packets.
+    type: float
   preshared_keys:
     description:
       - Preshared keys by peer public key. This option is C(no_log); preshared keys inside O(config) are refused.
@@ -130,6 +148,14 @@ EXAMPLES = r"""
     preshared_keys: "{{ mesh_psks[inventory_hostname] }}"
     mtu: 1380
 
+- name: Switch to a staged key (key rotation) at an agreed instant, with the peers' new keys in config
+  wiremesh.multicloud.wg_interface:
+    config: "{{ mesh_plan.nodes[inventory_hostname] }}"
+    next_private_key_path: /etc/wireguard/wg0.key.next
+    apply_at: "{{ rotate_at }}"
+  async: 120
+  poll: 0
+
 - name: Remove the interface and its config file
   wiremesh.multicloud.wg_interface:
     name: wg0
@@ -159,6 +185,14 @@ peers:
   elements: dict
   sample: [{"name": "aws1", "public_key": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
             "allowed_ips": ["10.4.0.1/32"]}]
+timing:
+  description:
+    - With O(apply_at), C(late_s) is how late the module was for the instant (0 when it waited), and
+      C(applied_after_s) when the live change was done, in seconds after the instant. Empty when nothing
+      had to change.
+  returned: when O(apply_at) is set
+  type: dict
+  sample: {"late_s": 0.0, "applied_after_s": 0.004}
 actions:
   description: What was done (or would be done in check mode).
   returned: always
@@ -185,6 +219,8 @@ def main():
             config=dict(type="dict"),
             private_key_path=dict(type="path"),
             preshared_keys=dict(type="dict", no_log=True),
+            next_private_key_path=dict(type="path"),
+            apply_at=dict(type="float"),
             config_path=dict(type="path"),
             mtu=dict(type="int"),
             up_command=dict(type="list", elements="str"),

@@ -92,3 +92,12 @@ def remove(path):
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise WireGuardError("cannot remove %s: %s" % (path, exc.strerror))
+
+
+def replace(src, dst):
+    """Move ``src`` over ``dst`` atomically (same directory), with mode 0600."""
+    try:
+        os.chmod(src, SECRET_MODE)
+        os.replace(src, dst)
+    except OSError as exc:
+        raise WireGuardError("cannot move %s to %s: %s" % (src, dst, exc.strerror))

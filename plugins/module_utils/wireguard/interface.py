@@ -37,14 +37,61 @@ def _result(params, actions, before, after, public_key=None, peers=(), warnings=
     }
 
 
-def _converge(run, name, desired, live, names, text, secrets, resolver):
-    """Apply the differences between ``live`` and ``desired``; verify; return the actions taken."""
+def inherited_endpoints(config, live, names):
+    """{new public key: endpoint} for the peers of ``config`` that have no endpoint of their own and replace a
+    live peer of the same name under another key (a rotated key): the new entry starts at the endpoint the
+    old one learned (a peer behind NAT is reachable at once, not only after it sends something)."""
+    by_name = {}
+    for pub, have in live["peers"].items():
+        name = (names or {}).get(pub)
+        if name and have.get("endpoint"):
+            by_name[name] = have["endpoint"]
+    wanted = set(p.get("public_key") for p in config.get("peers") or [])
+    out = {}
+    for peer in config.get("peers") or []:
+        pub, name = peer.get("public_key"), peer.get("name")
+        if peer.get("endpoint") or pub in live["peers"] or not name or name not in by_name:
+            continue
+        old = [k for k, n in (names or {}).items() if n == name and k in live["peers"] and k not in wanted]
+        if old:
+            out[pub] = by_name[name]
+    return out
+
+
+def with_endpoints(config, endpoints):
+    """A copy of ``config`` whose peers listed in ``endpoints`` (public key -> endpoint) get that endpoint."""
+    out = conffile.desired_config(config)
+    for peer in out["peers"]:
+        if peer.get("public_key") in endpoints:
+            peer["endpoint"] = endpoints[peer["public_key"]]
+    return out
+
+
+def wait_until(when, clock=None, sleep=time.sleep):
+    """Sleep until the wall-clock instant ``when`` (seconds since the epoch); return how late we are (>= 0)."""
+    left = when - (clock or time.time)()
+    if left > 0:
+        sleep(left)
+        return 0.0
+    return -left
+
+
+def _converge(run, name, desired, live, names, text, secrets, resolver, apply_at=None, sleep=time.sleep,
+              timing=None):
+    """Apply the differences between ``live`` and ``desired`` (at the instant ``apply_at`` when given: one
+    ``wg syncconf``, a single transaction, holds every WireGuard-level change); verify; return the actions."""
     changes = diff.compare(name, desired, live, names, resolver)
     if not changes:
         return []
     if desired["listen_port"] is None and live["listen_port"]:
         text = conffile.with_listen_port(text, live["listen_port"])
+    if apply_at is not None:
+        late = wait_until(apply_at, sleep=sleep)
+        if timing is not None:
+            timing["late_s"] = round(late, 3)
     apply.apply_changes(run, name, changes, text, secrets)
+    if apply_at is not None and timing is not None:
+        timing["applied_after_s"] = round(time.time() - apply_at, 3)
     after = live_state.read(run, name)
     if after is None:
         raise WireGuardError("interface %s disappeared while it was being updated" % name)
@@ -58,17 +105,23 @@ def _converge(run, name, desired, live, names, text, secrets, resolver):
 def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sleep, on_secret=None):
     """Make interface ``params["name"]`` match ``params["config"]``. Returns the module result (no secrets).
 
-    ``on_secret`` (e.g. ``module.no_log_values.add``) is called with the private key and every preshared key."""
+    ``on_secret`` (e.g. ``module.no_log_values.add``) is called with the private key and every preshared key.
+    With ``params["next_private_key_path"]`` holding a key (a staged rotation), that key is applied and then
+    moved over ``private_key_path``; with ``params["apply_at"]`` (seconds since the epoch) the live changes
+    wait for that instant, so that every host of a mesh switches together."""
     name, config_path = params["name"], params["config_path"]
     wanted = conffile.desired_config(params.get("config"), params.get("mtu"))
     psks = params.get("preshared_keys") or {}
     warnings = []
-    private_key, valid = keyfile.read(params["private_key_path"], on_secret)
+    key_path, next_path = params["private_key_path"], params.get("next_private_key_path")
+    staged = bool(next_path) and files.read_text(next_path) is not None
+    if staged:
+        key_path = next_path
+    private_key, valid = keyfile.read(key_path, on_secret)
     if private_key is None and check_mode:
-        warnings.append("%s does not exist yet: the private key is left out of the comparison"
-                        % params["private_key_path"])
+        warnings.append("%s does not exist yet: the private key is left out of the comparison" % key_path)
     elif private_key is None or not valid:
-        private_key = keyfile.load_private_key(params["private_key_path"])  # raises with the reason
+        private_key = keyfile.load_private_key(key_path)  # raises with the reason
     secrets = _secrets(private_key, psks)
     for secret in secrets:
         if on_secret is not None:
@@ -80,6 +133,7 @@ def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sle
     actions, before = conffile.sync(config_path, text, check_mode)
     names = conffile.peer_names(before)
     current = live_state.read(run, name)
+    apply_at, timing = params.get("apply_at"), {}
     if current is None:
         up = params.get("up_command") or apply.default_up_command(name, config_path, params.get("setsid"))
         actions.append("bring up %s (%s)" % (name, " ".join(up)))
@@ -90,11 +144,24 @@ def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sle
             current = live_state.read(run, name)
             actions += _converge(run, name, desired, current, names, text, secrets, resolver)
     else:
+        inherit = inherited_endpoints(wanted, current, names)
+        sync_text = conffile.render(with_endpoints(wanted, inherit), private_key, psks) if inherit else text
+        actions += ["keep the endpoint learned by %s's old key" % p["name"]
+                    for p in wanted["peers"] if p.get("public_key") in inherit]
         if check_mode:
             actions += [c.action for c in diff.compare(name, desired, current, names, resolver)]
         else:
-            actions += _converge(run, name, desired, current, names, text, secrets, resolver)
-    return _result(params, actions, before, text, host_public, _peers(wanted), warnings)
+            actions += _converge(run, name, desired, current, names, sync_text, secrets, resolver, apply_at, sleep,
+                                 timing)
+    if staged:
+        # the staged key is live now (or the interface was down and came up with it): it becomes the key
+        actions.append("move %s to %s" % (next_path, params["private_key_path"]))
+        if not check_mode:
+            files.replace(next_path, params["private_key_path"])
+    result = _result(params, actions, before, text, host_public, _peers(wanted), warnings)
+    if apply_at is not None:
+        result["timing"] = timing
+    return result
 
 
 def absent(run, params, check_mode=False, sleep=time.sleep):

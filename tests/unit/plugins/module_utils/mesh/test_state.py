@@ -72,3 +72,24 @@ def test_sticky_addresses_reservations_and_forget():
 def test_check_rejects_damaged_documents(doc, message):
     with pytest.raises(ValueError, match=message):
         mesh_state.check(doc)
+
+
+def test_rotate_drops_the_psks_of_the_rotated_hosts_pairs_and_update_draws_new_ones():
+    plan = build_plan("10.4.0.0/16", "full", lab())
+    old = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
+    assert sorted(old["psks"]) == ["aws1|do1", "aws1|do2", "do1|do2"]
+    rotated = mesh_state.rotate(old, ["do1"])
+    assert sorted(rotated["psks"]) == ["aws1|do2"] and rotated["nodes"] == old["nodes"]
+    assert sorted(old["psks"]) == ["aws1|do1", "aws1|do2", "do1|do2"], "the input is not modified"
+    counter = itertools.count(100)
+    new = mesh_state.update(rotated, plan, new_psk=lambda: key("psk%d" % next(counter)))
+    assert new["psks"]["aws1|do2"] == old["psks"]["aws1|do2"]
+    assert new["psks"]["aws1|do1"] != old["psks"]["aws1|do1"] and new["psks"]["do1|do2"] != old["psks"]["do1|do2"]
+    assert mesh_state.rotate(old, []) == old
+
+
+def test_rotate_refuses_a_host_the_state_does_not_know():
+    plan = build_plan("10.4.0.0/16", "full", lab())
+    old = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
+    with pytest.raises(ValueError, match="cannot rotate ghost: not in the mesh state"):
+        mesh_state.rotate(old, ["do1", "ghost"])
