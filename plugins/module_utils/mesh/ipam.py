@@ -53,7 +53,22 @@ def allocate(spec):
             raise MeshError(Problem("mesh", "cidr", "%s has no free address left for %s" % (mesh, node.name)))
         taken[cursor] = node.name
         result[node.name] = ipaddress.ip_address(cursor)
+    _check_peers_claim_no_node(spec, result)
     return result
+
+
+def _check_peers_claim_no_node(spec, result):
+    """A peer (another mesh exported as a peer, say) must not claim a node's address, sticky ones included."""
+    problems = []
+    for peer in spec.peers:
+        for net in peer.allowed_ips:
+            for name, ip in sorted(result.items()):
+                if ip.version == net.version and ip in net:
+                    problems.append(Problem("peer %s" % peer.name, "allowed_ips",
+                                            "%s contains the mesh IP %s of %s (do the two meshes use the same CIDR?)"
+                                            % (net, ip, name)))
+    if problems:
+        raise MeshError(problems)
 
 
 def _usable_range(net):

@@ -31,6 +31,7 @@ def node_dict(node):
         "location": node.location,
         "segment": node.segment,
         "mesh_ip": str(node.mesh_ip),
+        "public_key": node.public_key,
         "leader": node.leader,
         "nat": node.nat,
         "forward": node.forward,
@@ -48,7 +49,8 @@ def plan_dict(plan):
         "granularity": spec.granularity,
         "mesh_ips": {name: str(ip) for name, ip in sorted(plan.mesh_ips.items())},
         "segments": {
-            seg.name: {"location": seg.location, "leader": seg.head.name, "nodes": [n.name for n in seg.nodes]}
+            seg.name: {"location": seg.location, "leader": seg.head.name, "nodes": [n.name for n in seg.nodes],
+                       "ips": list(seg.ips_text)}
             for seg in plan.segments if not seg.is_peer
         },
         "relays": [{"between": [a, b], "via": via} for (a, b), via in sorted(plan.relays.items())],

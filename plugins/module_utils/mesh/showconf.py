@@ -39,25 +39,9 @@ def _segment_of(plan, name):
     return node.get("segment") or name
 
 
-def _ranges(plan, name, seen=()):
-    """The ranges that belong to ``name``'s segment (mesh IPs and extra CIDRs of its nodes), read from how
-    the others see it: an entry for it without relayed segments, else one with their ranges taken out."""
-    entries = [e for _viewer, e in _viewers(plan) if e.get("name") == name]
-    for entry in entries:
-        if not entry.get("relays"):
-            return _nets(entry.get("allowed_ips", []))
-    if entries:
-        entry = entries[0]
-        relayed = set()
-        for segment in entry["relays"]:
-            head = plan.get("segments", {}).get(segment, {}).get("leader", segment)
-            if head not in seen and head != name:
-                relayed.update(_ranges(plan, head, tuple(seen) + (name,)))
-        return [n for n in _nets(entry.get("allowed_ips", [])) if n not in relayed]
-    # nobody peers with it (a mesh of one): its segment's mesh IPs are all we know
-    segment = plan.get("segments", {}).get(_segment_of(plan, name), {"nodes": [name]})
-    return _nets("%s/%d" % (plan["mesh_ips"][n], 32 if ":" not in plan["mesh_ips"][n] else 128)
-                 for n in segment["nodes"])
+def _ranges(plan, name):
+    """The ranges that belong to ``name``'s segment: its nodes' mesh IPs and extra CIDRs."""
+    return _nets(plan["segments"][_segment_of(plan, name)]["ips"])
 
 
 def peer_names(plan):
@@ -138,7 +122,9 @@ def node_as_peer(plan, name, extra_allowed_ips=(), public_key=None):
 
 
 def _public_key(plan, name):
-    for _viewer, entry in _viewers(plan):
+    if plan.get("nodes", {}).get(name, {}).get("public_key"):
+        return plan["nodes"][name]["public_key"]
+    for _viewer, entry in _viewers(plan):     # plans stored before nodes carried their own key
         if entry.get("name") == name and entry.get("public_key"):
             return entry["public_key"]
     return None

@@ -59,6 +59,7 @@ class NodePlan:
     endpoint: Endpoint | None
     leader: bool
     segment: str
+    public_key: str | None = None
     peers: list = field(default_factory=list)
     forward: bool = False
     routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
@@ -102,6 +103,7 @@ def plan(spec):
             nodes[node.name] = NodePlan(
                 name=node.name, location=node.location, mesh_ip=mesh_ips[node.name],
                 listen_port=node.listen_port, endpoint=node.endpoint, leader=is_head, segment=seg.name,
+                public_key=node.public_key,
                 peers=entries + _member_entries(spec, seg, node, mesh_ips, problems) if is_head
                 else _leader_entry(spec, seg, node, segments, problems),
                 routes=_private_routes(spec, seg, segments))

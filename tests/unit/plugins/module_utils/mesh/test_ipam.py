@@ -52,3 +52,9 @@ def test_sticky_address_outside_a_new_cidr_is_an_error():
 def test_ipv6_mesh():
     plan = build_plan("fd00:4::/64", "full", nodes("a", "b"))
     assert ips(plan) == {"a": "fd00:4::1", "b": "fd00:4::2"}
+
+
+def test_a_peer_claiming_a_sticky_node_address_is_refused():
+    peer = {"name": "other-mesh", "allowed_ips": ["10.4.0.2/32"], "public_key": key("o")}
+    with pytest.raises(MeshError, match="peer other-mesh: allowed_ips: 10.4.0.2/32 contains the mesh IP 10.4.0.2 of b"):
+        build_plan("10.4.0.0/16", "full", nodes("a", "b"), peers=[peer], assigned={"a": "10.4.0.1", "b": "10.4.0.2"})

@@ -137,7 +137,8 @@ def test_plan_dict_has_no_private_material():
     data = build_plan_dict("10.4.0.0/16", "location", lab_nodes())
     text = plan_json(build_plan("10.4.0.0/16", "location", lab_nodes()))
     assert "PrivateKey" not in text and "private_key" not in text
-    assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"]}
+    assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"],
+                                           "ips": ["10.4.0.2/32", "10.4.0.3/32"]}
 
 
 def test_cross_routes_privately_inside_a_location_and_peers_across():
