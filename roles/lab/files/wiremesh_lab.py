@@ -21,30 +21,24 @@ veth whose peer sits on that bridge). Each namespace carries the alias "wiremesh
 """
 import argparse
 import fcntl
-import glob
 import ipaddress
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 
-from wiremesh_lab_spec import (NFT_TABLE, LabError, check_lab_root, is_within, mountpoints, nft_rules,
+from wiremesh_lab_boot import boot
+from wiremesh_lab_spec import (NFT_TABLE, LabError, is_within, mountpoints, nft_rules,
                                overlaps, plan)
 from wiremesh_lab_sys import (ENV, alive, host_exec, kill_all, links, netns_list, ns_ident, sh, tagged_pids,
                               write_if_changed)
 
 SELF = os.path.realpath(__file__)
-INIT = os.path.join(os.path.dirname(SELF), "wiremesh_lab_init.py")
 TOOLS = ("ip", "sshd", "socat", "unshare", "nft", "ssh-keygen", "ssh-keyscan", "mount", "umount", "sysctl")
-OVERLAYS = (("/etc", "etc"), ("/root", "root"), ("/var/lib", "var-lib"), ("/var/log", "var-log"))
-ETC_HOSTS = ("127.0.0.1\tlocalhost\n127.0.1.1\t{host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-             "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 
 
 class Lab:
@@ -317,42 +311,6 @@ def check_tools():
                        "(install the Debian packages of apt-packages.txt)")
     if os.geteuid() != 0:
         raise LabError("the lab must be built as root (network namespaces, mounts)")
-
-
-# -- boot: runs as `ip netns exec wm-HOST unshare --mount --uts --propagation private -- ... boot` ----------
-def boot(lab, root, host):
-    hd, hide = f"{root}/hosts/{host}", check_lab_root(root)
-    for target, key in OVERLAYS:
-        upper, work = f"{hd}/upper/{key}", f"{hd}/work/{key}"
-        os.makedirs(upper, exist_ok=True)
-        os.makedirs(work, exist_ok=True)
-        sh(["mount", "-t", "overlay", f"wiremesh-lab-{host}", "-o",
-            f"lowerdir={target},upperdir={upper},workdir={work}", target])
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:  # e.g. /run/netns/*: pins other hosts
-        for point in sorted(mountpoints(handle.read()), reverse=True):
-            if point.startswith("/run/"):
-                sh(["umount", "-l", point], check=False)
-    sh(["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "run", "/run"])
-    sh(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmp", "/tmp"])
-    for path, mode in (("/run/sshd", 0o755), ("/run/lock", 0o1777)):
-        os.makedirs(path, exist_ok=True)
-        os.chmod(path, mode)
-    socket.sethostname(host)
-    write_if_changed("/etc/hostname", f"{host}\n")
-    write_if_changed("/etc/hosts", ETC_HOSTS.format(host=host))
-    if not os.path.exists(f"{hd}/upper/etc/machine-id"):
-        write_if_changed("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
-    if not os.path.exists(f"{hd}/upper/etc/ssh/ssh_host_ed25519_key"):  # first boot: own host keys
-        for path in glob.glob("/etc/ssh/ssh_host_*"):
-            os.unlink(path)
-        sh(["ssh-keygen", "-A"])
-    os.makedirs("/root/.ssh", mode=0o700, exist_ok=True)
-    os.chmod("/root/.ssh", 0o700)
-    with open(f"{root}/ssh/id_ed25519.pub", encoding="utf-8") as handle:
-        write_if_changed("/root/.ssh/authorized_keys", handle.read(), 0o600)
-    write_if_changed(f"{hd}/init.pid", f"{os.getpid()}\n")
-    sh(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "wiremesh-lab-hidden", hide])
-    os.execve("/usr/bin/python3", ["/usr/bin/python3", INIT], dict(ENV, WIREMESH_LAB=f"{lab}/{host}"))
 
 
 def load_spec(path):

@@ -1,0 +1,51 @@
+"""A lab host's first process: overlays on /etc, /root, /var/lib, /var/log, private /run and /tmp, its own
+hostname, machine-id and SSH host keys, the lab's key authorized, then the lab root hidden and the supervisor
+(wiremesh_lab_init.py) exec'd. Runs as `ip netns exec wm-HOST unshare --mount --uts --propagation private --
+python3 wiremesh_lab.py boot ...`."""
+import glob
+import os
+import socket
+import uuid
+
+from wiremesh_lab_spec import check_lab_root, mountpoints
+from wiremesh_lab_sys import ENV, sh, write_if_changed
+
+INIT = os.path.join(os.path.dirname(os.path.realpath(__file__)), "wiremesh_lab_init.py")
+OVERLAYS = (("/etc", "etc"), ("/root", "root"), ("/var/lib", "var-lib"), ("/var/log", "var-log"))
+ETC_HOSTS = ("127.0.0.1\tlocalhost\n127.0.1.1\t{host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+             "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+
+
+def boot(lab, root, host):
+    hd, hide = f"{root}/hosts/{host}", check_lab_root(root)
+    for target, key in OVERLAYS:
+        upper, work = f"{hd}/upper/{key}", f"{hd}/work/{key}"
+        os.makedirs(upper, exist_ok=True)
+        os.makedirs(work, exist_ok=True)
+        sh(["mount", "-t", "overlay", f"wiremesh-lab-{host}", "-o",
+            f"lowerdir={target},upperdir={upper},workdir={work}", target])
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:  # e.g. /run/netns/*: pins other hosts
+        for point in sorted(mountpoints(handle.read()), reverse=True):
+            if point.startswith("/run/"):
+                sh(["umount", "-l", point], check=False)
+    sh(["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "run", "/run"])
+    sh(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmp", "/tmp"])
+    for path, mode in (("/run/sshd", 0o755), ("/run/lock", 0o1777)):
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, mode)
+    socket.sethostname(host)
+    write_if_changed("/etc/hostname", f"{host}\n")
+    write_if_changed("/etc/hosts", ETC_HOSTS.format(host=host))
+    if not os.path.exists(f"{hd}/upper/etc/machine-id"):
+        write_if_changed("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
+    if not os.path.exists(f"{hd}/upper/etc/ssh/ssh_host_ed25519_key"):  # first boot: own host keys
+        for path in glob.glob("/etc/ssh/ssh_host_*"):
+            os.unlink(path)
+        sh(["ssh-keygen", "-A"])
+    os.makedirs("/root/.ssh", mode=0o700, exist_ok=True)
+    os.chmod("/root/.ssh", 0o700)
+    with open(f"{root}/ssh/id_ed25519.pub", encoding="utf-8") as handle:
+        write_if_changed("/root/.ssh/authorized_keys", handle.read(), 0o600)
+    write_if_changed(f"{hd}/init.pid", f"{os.getpid()}\n")
+    sh(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "wiremesh-lab-hidden", hide])
+    os.execve("/usr/bin/python3", ["/usr/bin/python3", INIT], dict(ENV, WIREMESH_LAB=f"{lab}/{host}"))
