@@ -94,7 +94,9 @@ build: deps
 # --- cleanup -----------------------------------------------------------------------------------------------
 clean:
 	@if [ -x $(BIN)/ansible-playbook ]; then \
-	  $(PLAYBOOK) playbooks/lab_destroy.yml; \
-	  for inv in roles/*/molecule/default/inventory; do $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml; done; \
+	  for inv in inventories/lab roles/*/molecule/default/inventory tests/integration/*/inventory; do \
+	    if [ -e "$$inv" ]; then $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml >/dev/null; echo "lab of $$inv: gone"; fi; \
+	  done; \
 	fi
-	rm -rf .lab .tmp tests/output inventories/lab/.wiremesh
+	rm -rf .lab .tmp tests/output
+	find inventories roles tests -type d -name .wiremesh -prune -exec rm -rf {} +
