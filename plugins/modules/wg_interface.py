@@ -187,12 +187,12 @@ peers:
             "allowed_ips": ["10.4.0.1/32"]}]
 timing:
   description:
-    - With O(apply_at), C(late_s) is how late the module was for the instant (0 when it waited), and
-      C(applied_after_s) when the live change was done, in seconds after the instant. Empty when nothing
-      had to change.
+    - With O(apply_at), C(at) is that instant, C(late_s) how late the module was for it (0 when it waited),
+      and C(applied_after_s) when the live change was done, in seconds after the instant (these two are
+      missing when nothing had to change).
   returned: when O(apply_at) is set
   type: dict
-  sample: {"late_s": 0.0, "applied_after_s": 0.004}
+  sample: {"at": 1795430000.5, "late_s": 0.0, "applied_after_s": 0.004}
 actions:
   description: What was done (or would be done in check mode).
   returned: always

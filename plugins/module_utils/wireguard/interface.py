@@ -160,7 +160,7 @@ def present(run, params, check_mode=False, resolver=diff.resolve, sleep=time.sle
             files.replace(next_path, params["private_key_path"])
     result = _result(params, actions, before, text, host_public, _peers(wanted), warnings)
     if apply_at is not None:
-        result["timing"] = timing
+        result["timing"] = dict(timing, at=apply_at)
     return result
 
 
