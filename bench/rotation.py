@@ -80,7 +80,7 @@ def rotation():
         result, lost, sent, run_s = rotate_under_pings(seconds=90)
         if result.returncode != 0 or run_s > 87:
             raise RuntimeError(result.stdout[-3000:])
-        return {"lost_pings_rotation": sum(lost.values()), "pings_sent": sent}
+        return {"lost_pings_rotation": sum(lost.values()), "pings_sent_rotation": sent}
     finally:
         playbook("playbooks/lab_destroy.yml")
 

@@ -6,7 +6,8 @@ plan_*: our planner (parse + validate + allocate + topology + render every node'
 jinja_full_*: the same full mesh rendered the way popular Ansible WireGuard roles do it: one Jinja2 render
 per host, each looping over all hosts.
 meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
-lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up."""
+lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up;
+lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py)."""
 
 import base64
 import hashlib
@@ -71,6 +72,7 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import meshconf  # pylint: disable=import-outside-toplevel
     import lab  # pylint: disable=import-outside-toplevel
+    import rotation  # pylint: disable=import-outside-toplevel
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
@@ -81,6 +83,8 @@ def main():
     if results["meshconf_full_250_s"] is not None:
         results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / results["plan_full_250_s"]
     results.update(lab.run_all())
+    if os.geteuid() == 0:
+        results.update(rotation.rotation())     # on a lab of its own (rot), built and destroyed here
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
     path = os.path.join(ROOT, "bench", "results.json")
     previous = {}

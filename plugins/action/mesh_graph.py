@@ -13,17 +13,11 @@ import subprocess
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import graph
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.files import atomic_write, ensure_dir
 from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load
 
-ARGUMENT_SPEC = dict(
-    state_path=dict(type="path"),
-    plan=dict(type="dict"),
-    dest=dict(type="path", required=True),
-    svg=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-    name=dict(type="str", default="wiremesh"),
-)
 
 
 def _read(path):

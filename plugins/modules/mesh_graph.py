@@ -92,13 +92,7 @@ svg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-ARGUMENT_SPEC = dict(
-    state_path=dict(type="path"),
-    plan=dict(type="dict"),
-    dest=dict(type="path", required=True),
-    svg=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-    name=dict(type="str", default="wiremesh"),
-)
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC
 
 
 def main():

@@ -28,6 +28,8 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import rotation as rot  # noqa: E402  pylint: disable=wrong-import-position
 
+from .labtools import recap  # noqa: E402  pylint: disable=wrong-import-position
+
 LAB_ROOT = "/srv/wiremesh-lab/rot"
 MAX_LOST_FRACTION = 0.02
 SECONDS = 90
@@ -37,15 +39,6 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("ping")
     or not os.path.exists(os.path.join(ROOT, ".venv", "bin", "ansible-playbook")),
     reason="the rotation lab needs root, iproute2, ping and the project venv (make deps)")
-
-
-def recap(output):
-    stats = {}
-    for line in output.split("PLAY RECAP")[-1].splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
-        if match:
-            stats[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return stats
 
 
 def changed_tasks(output):

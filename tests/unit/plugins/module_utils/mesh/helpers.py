@@ -115,3 +115,13 @@ class Net:
             path.append(nxt)
             here = nxt
         return path
+
+
+def lab_nodes():
+    """The lab's four mesh hosts (inventories/lab) as planner input."""
+    return [
+        node("do1", "do-fra1", "203.0.113.11", ["10.110.0.11/20"]),
+        node("do2", "do-fra1", "203.0.113.12", ["10.110.0.12/20"]),
+        node("aws1", "aws-eu-central-1", "203.0.113.21", ["172.31.16.21/20"]),
+        node("edge", "edge", None, ["192.168.50.10/24"]),
+    ]

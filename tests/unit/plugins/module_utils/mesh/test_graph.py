@@ -9,18 +9,9 @@ import pytest
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import graph
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan_dict
 
-from .helpers import key, node
+from .helpers import key, lab_nodes, node
 
 OPERATOR = {"name": "operator", "allowed_ips": ["10.4.100.1/32"], "public_key": key("operator")}
-
-
-def lab_nodes():
-    return [
-        node("do1", "do-fra1", "203.0.113.11", ["10.110.0.11/20"]),
-        node("do2", "do-fra1", "203.0.113.12", ["10.110.0.12/20"]),
-        node("aws1", "aws-eu-central-1", "203.0.113.21", ["172.31.16.21/20"]),
-        node("edge", "edge", None, ["192.168.50.10/24"]),
-    ]
 
 
 def lab_dot(granularity="location"):

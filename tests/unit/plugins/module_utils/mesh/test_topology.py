@@ -6,16 +6,7 @@ from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api impor
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import node_ini, plan_json
 
-from .helpers import Net, key, node
-
-
-def lab_nodes():
-    return [
-        node("do1", "do-fra1", "203.0.113.11", ["10.110.0.11/20"]),
-        node("do2", "do-fra1", "203.0.113.12", ["10.110.0.12/20"]),
-        node("aws1", "aws-eu-central-1", "203.0.113.21", ["172.31.16.21/20"]),
-        node("edge", "edge", None, ["192.168.50.10/24"]),
-    ]
+from .helpers import Net, key, lab_nodes, node
 
 
 def net_of(plan):

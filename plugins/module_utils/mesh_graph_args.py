@@ -1,0 +1,14 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options of wiremesh.multicloud.mesh_graph, shared by the module and its controller-side action plugin."""
+
+from __future__ import annotations
+
+ARGUMENT_SPEC = dict(
+    state_path=dict(type="path"),
+    plan=dict(type="dict"),
+    dest=dict(type="path", required=True),
+    svg=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+    name=dict(type="str", default="wiremesh"),
+)
