@@ -19,7 +19,6 @@ from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.file
 from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load
 
 
-
 def _read(path):
     try:
         with open(path, encoding="utf-8") as handle:
