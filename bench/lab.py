@@ -7,20 +7,21 @@ Traffic stays inside the lab's namespaces; every ping and iperf run is bounded i
 import base64
 import json
 import os
-import re
 import signal
 import subprocess
+import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAB_TOOL = os.path.join(ROOT, "roles", "lab", "files", "wiremesh_lab.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+
+from labkit import host_argv, ping_counts, playbook  # noqa: E402  pylint: disable=wrong-import-position
+
 LAB_ROOT = "/srv/wiremesh-lab/lab"
-BIN = os.path.join(ROOT, ".venv", "bin")
 
 
 def in_host(host, *argv):
-    """argv run inside lab host (`wiremesh-lab exec`: its network and mount namespaces)."""
-    return ["/usr/bin/python3", LAB_TOOL, "exec", LAB_ROOT, host, "--", *argv]
+    """argv run inside a host of the main lab."""
+    return host_argv(LAB_ROOT, host, *argv)
 
 
 def run_in(host, *argv, timeout=60):
@@ -30,12 +31,6 @@ def run_in(host, *argv, timeout=60):
 def mesh_ip(host):
     out = json.loads(run_in(host, "ip", "-j", "-4", "addr", "show", "dev", "wg0").stdout)
     return out[0]["addr_info"][0]["local"]
-
-
-def playbook(*args):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
 
 
 def lost_pings_during(src, dst_ip, action, max_seconds=120):
@@ -49,8 +44,7 @@ def lost_pings_during(src, dst_ip, action, max_seconds=120):
     finally:
         ping.send_signal(signal.SIGINT)
         out = ping.communicate(timeout=30)[0]
-    match = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    sent, received = int(match.group(1)), int(match.group(2))
+    sent, received = ping_counts(out)
     return sent, sent - received
 
 

@@ -8,11 +8,14 @@ the lab's namespaces. tests/integration/test_rotation.py uses the helpers below.
 
 import json
 import os
-import re
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import labkit  # noqa: E402  pylint: disable=wrong-import-position
 INVENTORY = os.path.join(ROOT, "tests", "integration", "rotation", "inventory")
 STATE = os.path.join(INVENTORY, ".wiremesh", "mesh.state.json")
 HOSTS = ("rot-a", "rot-b", "rot-c", "rot-n")
@@ -20,10 +23,8 @@ INTERVAL = 0.01
 
 
 def playbook(*args, timeout=900):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY, *args],
-                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=timeout, check=False)
+    """ansible-playbook on the rotation lab's inventory."""
+    return labkit.playbook(*args, inventory=INVENTORY, timeout=timeout)
 
 
 def mesh_ips():
@@ -51,8 +52,7 @@ def collect(procs):
     lost, sent = {}, 0
     for (src, dst), proc in procs.items():
         out = proc.communicate(timeout=600)[0]
-        match = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        transmitted, received = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        transmitted, received = labkit.ping_counts(out)
         sent += transmitted
         lost["%s->%s" % (src, dst)] = transmitted - received
     return lost, sent

@@ -4,32 +4,28 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, ".venv", "bin")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "tools"))
+
+# re-exported for the tests: one playbook runner for tests and benchmarks
+from labkit import BIN, ROOT, host_argv, playbook  # noqa: E402  pylint: disable=wrong-import-position
+
+__all__ = ["BIN", "ROOT", "comm", "host_argv", "in_host", "lab_namespaces", "needs_lab", "pids_in", "playbook",
+           "recap"]
 
 needs_lab = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not os.path.exists(os.path.join(BIN, "ansible-playbook")),
     reason="the lab needs root, iproute2 and the project venv (make deps)")
 
 
-def playbook(*args, timeout=900):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=timeout, check=False)
-
-
-LAB_TOOL = os.path.join(ROOT, "roles", "lab", "files", "wiremesh_lab.py")
-
-
 def in_host(lab_root, host, *argv, timeout=30):
-    """Run a command inside a lab host (`wiremesh-lab exec`: its network and mount namespaces, so that
-    wireguard-go's control socket in the host's private /run is visible): read-only looks and pings."""
-    return subprocess.run(["/usr/bin/python3", LAB_TOOL, "exec", lab_root, host, "--", *argv], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    """Run a command inside a lab host (read-only looks and pings)."""
+    return subprocess.run(host_argv(lab_root, host, *argv), capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def recap(output):

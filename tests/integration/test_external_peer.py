@@ -8,14 +8,14 @@ loads it with PostUp from the operator's own /etc/wireguard."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, ".venv", "bin")
+from .labtools import BIN, ROOT, lab_namespaces, needs_lab
+from .labtools import playbook as run_playbook
+
 STATE = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "mesh.state.json")
 ADDRESS = "10.4.100.1/32"
 UNIT = "/etc/wiremesh-lab/units/wg-quick@wg0.json"
@@ -28,10 +28,8 @@ def keep(name, text):
         handle.write(text)
 
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ip")
-    or not all(os.path.exists(os.path.join(BIN, b)) for b in ("ansible-playbook", "wiremesh")),
-    reason="needs root, iproute2 and the project venv with the wiremesh CLI (make deps)")
+pytestmark = [needs_lab, pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "wiremesh")),
+                                            reason="needs the wiremesh CLI in the project venv (make deps)")]
 
 
 def _env():
@@ -48,7 +46,10 @@ def run(*argv, timeout=900, check=True, **kwargs):
 
 
 def playbook(*args, check=True):
-    return run(os.path.join(BIN, "ansible-playbook"), *args, check=check)
+    proc = run_playbook(*args)
+    if check:
+        assert proc.returncode == 0, (args, proc.stdout[-5000:], proc.stderr[-3000:])
+    return proc
 
 
 def on_operator(module, args, check=True):
@@ -65,9 +66,7 @@ def on_operator(module, args, check=True):
 
 
 def lab_is_up():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    names = {line.split()[0] for line in out.splitlines() if line.strip()}
-    return {"wm-do1", "wm-do2", "wm-aws1", "wm-edge", "wm-operator"} <= names
+    return {"wm-do1", "wm-do2", "wm-aws1", "wm-edge", "wm-operator"} <= set(lab_namespaces())
 
 
 def peers_var(public_key):

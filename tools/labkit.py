@@ -1,0 +1,34 @@
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the lab benchmarks and the lab integration tests share: run a playbook with the project's config,
+build the argv that runs a command inside a lab host, read ping's summary."""
+
+import os
+import re
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".venv", "bin")
+LAB_TOOL = os.path.join(ROOT, "roles", "lab", "files", "wiremesh_lab.py")
+_PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) received")
+
+
+def playbook(*args, inventory=None, timeout=900):
+    """ansible-playbook from the checkout (its ansible.cfg), output captured, no colour."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1")
+    inventory_args = ["-i", inventory] if inventory else []
+    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *inventory_args, *args], cwd=ROOT, env=env,
+                          text=True, capture_output=True, timeout=timeout, check=False)
+
+
+def host_argv(lab_root, host, *argv):
+    """argv that runs ``argv`` inside lab host ``host`` (`wiremesh-lab exec`: its network, mount and UTS
+    namespaces, so that wireguard-go's control socket in the host's private /run is visible)."""
+    return ["/usr/bin/python3", LAB_TOOL, "exec", lab_root, host, "--", *argv]
+
+
+def ping_counts(output):
+    """(transmitted, received) from ping's summary line; (0, 0) when there is none."""
+    match = _PING_SUMMARY.search(output or "")
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
