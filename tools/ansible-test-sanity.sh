@@ -22,10 +22,11 @@ sys.exit(main(["install", "--no-cache-dir", wheel] + [a for a in sys.argv[1:] if
 PY
 fi
 
-dest=$root/.tmp/ansible_collections/wiremesh/multicloud
+# SANITY_TMP lets two runs side by side use separate copies.
+dest=${SANITY_TMP:-$root/.tmp}/ansible_collections/wiremesh/multicloud
 rm -rf "$dest"
 mkdir -p "$dest"
-(cd "$root" && git ls-files -co --exclude-standard | grep -v -e '^collections/' -e '^\.tmp/' | tar -cf - -T -) | tar -xf - -C "$dest"
+(cd "$root" && git ls-files -co --exclude-standard | grep -v -e '^collections/' -e '^\.tmp/' -e '^\.tmp-' | tar -cf - -T -) | tar -xf - -C "$dest"
 cd "$dest"
 # ansible-test lists a collection's files with git
 git init -q . && git add -A && git -c user.name=sanity -c user.email=sanity@localhost commit -qm sanity
