@@ -11,12 +11,16 @@ PLAYBOOK := $(ANSIBLE_ENV) $(BIN)/ansible-playbook
 STAMP := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
 
-.PHONY: help deps demo test unit integration sanity lint molecule bench clean lab mesh report build
+.PHONY: help deps demo demo-clouds test test-clouds unit integration sanity lint molecule bench chaos clean lab mesh \
+	report build
 
 help:
 	@echo "make demo   - build the network-namespace lab and mesh it with WireGuard (needs root)"
 	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, molecule, lab integration"
+	@echo "make demo-clouds - the same site.yml against emulated AWS + DigitalOcean, lab hosts attached (needs root)"
+	@echo "make test-clouds - provision, inventory, rerun, teardown and bad input against the emulators"
 	@echo "make bench  - planner and lab benchmarks (JSON in bench/results.json)"
+	@echo "make chaos  - fault scenarios on the lab: recovery time and lost pings (needs root)"
 	@echo "make clean  - remove every namespace, process and file the lab made"
 
 # --- dependencies ------------------------------------------------------------------------------------------
@@ -38,6 +42,7 @@ $(STAMP): requirements.txt requirements-dev.txt | $(APT_STAMP)
 
 deps: $(APT_STAMP) $(STAMP)
 	@$(BIN)/python -c 'import wiremesh_cli' 2>/dev/null || $(BIN)/pip install -q -e cli/
+	@$(BIN)/python -c 'import wiremesh_vision' 2>/dev/null || $(BIN)/pip install -q -e vision/
 
 # --- the demo ----------------------------------------------------------------------------------------------
 demo: deps
@@ -45,6 +50,26 @@ demo: deps
 	$(PLAYBOOK) site.yml; \
 	$(MAKE) --no-print-directory report; \
 	echo "converged in $$(( $$(date +%s) - start )) s (lab + mesh + report)"
+
+# The Terraform-less demo with no cloud account: moto_server + our DigitalOcean emulator on 127.0.0.1, the real
+# provisioning and inventory plugin (inventories/cloud-lab), one lab host per emulated instance with the addresses
+# the emulator returned, the same site.yml, the ping matrix, then teardown (nothing left in either emulator).
+CLOUDS := .lab/clouds
+CLOUD_LAB := $(PLAYBOOK) -i inventories/cloud-lab
+demo-clouds: deps
+	@$(BIN)/python tools/cloud_emulators.py start $(CLOUDS)
+	@set -a; . $(CLOUDS)/env; set +a; rc=0; start=$$(date +%s); \
+	$(CLOUD_LAB) site.yml && \
+	$(CLOUD_LAB) playbooks/report.yml -e report_path=$(CURDIR)/$(CLOUDS)/report.json >/dev/null && \
+	$(BIN)/wiremesh status -i inventories/cloud-lab --report $(CLOUDS)/report.json && \
+	echo "emulated clouds meshed in $$(( $$(date +%s) - start )) s; tearing down" || rc=$$?; \
+	$(PLAYBOOK) -i inventories/cloud-lab/hosts.yml playbooks/lab_destroy.yml >/dev/null || rc=$$?; \
+	$(CLOUD_LAB) playbooks/teardown.yml | grep -E 'left|RECAP|localhost' || rc=$$?; \
+	$(BIN)/python tools/cloud_emulators.py resources $(CLOUDS); \
+	$(BIN)/python tools/cloud_emulators.py stop $(CLOUDS); exit $$rc
+
+test-clouds: deps
+	$(call run_pytest,-q tests/integration/test_clouds.py)
 
 lab: deps
 	$(PLAYBOOK) playbooks/lab.yml
@@ -79,7 +104,7 @@ lint: deps
 	$(ANSIBLE_ENV) $(BIN)/ansible-lint --offline --profile production
 
 molecule: deps
-	for role in lab wireguard; do \
+	for role in lab wireguard cloud nvidia_driver; do \
 	  (cd roles/$$role && $(ANSIBLE_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test); \
 	done
 
@@ -88,13 +113,20 @@ bench: deps
 	@if [ "$$(id -u)" = 0 ]; then $(PLAYBOOK) site.yml >/dev/null; fi
 	$(BIN)/python bench/run.py
 
+# Faults on the running lab (wireguard-go killed, wg0 deleted, a host restarted, sshd stopped during a run) under
+# pings every 10 ms: recovery time and lost pings per scenario, also in bench/results.json (chaos_*).
+chaos: deps
+	@if [ "$$(id -u)" = 0 ]; then $(PLAYBOOK) site.yml >/dev/null; fi
+	$(BIN)/python bench/chaos.py
+
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/
 
 # --- cleanup -----------------------------------------------------------------------------------------------
 clean:
+	@if [ -x $(BIN)/python ] && [ -d $(CLOUDS) ]; then $(BIN)/python tools/cloud_emulators.py stop $(CLOUDS); fi
 	@if [ -x $(BIN)/ansible-playbook ]; then \
-	  for inv in inventories/lab roles/*/molecule/default/inventory tests/integration/*/inventory; do \
+	  for inv in inventories/lab inventories/cloud-lab/hosts.yml roles/*/molecule/default/inventory tests/integration/*/inventory; do \
 	    if [ -e "$$inv" ]; then $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml >/dev/null; echo "lab of $$inv: gone"; fi; \
 	  done; \
 	fi

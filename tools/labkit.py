@@ -13,13 +13,17 @@ LAB_TOOL = os.path.join(ROOT, "roles", "lab", "files", "wiremesh_lab.py")
 _PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) received")
 
 
-def playbook(*args, inventory=None, timeout=900):
-    """ansible-playbook from the checkout (its ansible.cfg), output captured, no colour."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
+def ansible_env(extra_env=None):
+    """The environment the project's Ansible commands run with: its ansible.cfg, no colour, plus ``extra_env``."""
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_NOCOLOR="1", **(extra_env or {}))
+
+
+def playbook(*args, inventory=None, timeout=900, extra_env=None, command="ansible-playbook"):
+    """ansible-playbook (or another ansible ``command``) from the checkout, output captured, no colour."""
     inventory_args = ["-i", inventory] if inventory else []
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *inventory_args, *args], cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=timeout, check=False)
+    return subprocess.run([os.path.join(BIN, command), *inventory_args, *args], cwd=ROOT,
+                          env=ansible_env(extra_env), text=True, capture_output=True, timeout=timeout, check=False)
 
 
 def host_argv(lab_root, host, *argv):
