@@ -36,6 +36,9 @@ class ActionModule(ActionBase):
         try:
             if path is None:
                 return self._plan(result, params, task_vars, mesh_state.empty(), None)
+            if not params["require_keys"]:
+                # the pre-flight check never writes: no lock either, so a run it stops leaves no file behind
+                return self._plan(result, params, task_vars, load(path), path)
             with locked(path):
                 return self._plan(result, params, task_vars, load(path), path)
         except StateError as exc:
@@ -48,23 +51,35 @@ class ActionModule(ActionBase):
         if unknown:
             result.update(failed=True, msg="forget: %s not in the state file %s" % (", ".join(unknown), path))
             return result
-        if not params["nodes"]:
-            hosts = params["hosts"] or task_vars.get("ansible_play_hosts_all") or []
-            keys = mesh_state.known_keys(state)
-            params["nodes"] = [self._node(name, task_vars["hostvars"][name], params["var_prefix"], keys.get(name))
-                               for name in hosts]
-        plan, planned, error = run(params, field_prefix=params["var_prefix"],
-                                   assigned=mesh_state.assigned(state, forget))
-        if error:
-            result.update(failed=True, msg=error)
-            return result
-        result.update(planned)
-        if path is not None and params["require_keys"]:
+        rotated = state
+        if path is not None:
             try:
                 rotated = mesh_state.rotate(state, params["rotate"])
             except ValueError as exc:
                 result.update(failed=True, msg="%s (%s)" % (exc, path))
                 return result
+        remembered = set()     # hosts whose public key comes from the state file (messages say so)
+        if not params["nodes"]:
+            hosts = params["hosts"] or task_vars.get("ansible_play_hosts_all") or []
+            keys = mesh_state.known_keys(state)
+            params["nodes"] = [self._node(name, task_vars["hostvars"][name], params["var_prefix"]) for name in hosts]
+            for node in params["nodes"]:
+                if "public_key" not in node and keys.get(node["name"]):
+                    # a host outside this run keeps the key the state remembers
+                    node["public_key"] = keys[node["name"]]
+                    remembered.add(node["name"])
+        present = sorted(set(forget) & {n.get("name") for n in params["nodes"] if isinstance(n, dict)})
+        if present:
+            result.update(failed=True, msg="forget: %s still in the mesh: only a host that left the inventory can "
+                                           "be forgotten (forgetting a member would renumber it)" % ", ".join(present))
+            return result
+        plan, planned, error = run(params, field_prefix=params["var_prefix"],
+                                   assigned=mesh_state.assigned(state, forget), remembered=remembered)
+        if error:
+            result.update(failed=True, msg=error)
+            return result
+        result.update(planned)
+        if path is not None and params["require_keys"]:
             updated = mesh_state.update(rotated, plan, forget, new_psk if params["preshared_keys"] else None,
                                         plan_data=planned["plan"])
             changed = updated != state
@@ -74,13 +89,11 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _node(name, hostvars, prefix, remembered_key):
-        """A node from the host's variables; a host outside this run keeps the key the state remembers."""
+    def _node(name, hostvars, prefix):
+        """A node from the host's variables."""
         node = {"name": name}
         for field in NODE_VARS:
             value = hostvars.get(prefix + field, _MISSING)
             if value is not _MISSING and value is not None:
                 node[field] = value
-        if "public_key" not in node and remembered_key:
-            node["public_key"] = remembered_key
         return node

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError, Problem, render_problems
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import plan_dict
 
 # inventory variable (without prefix) -> planner node field
@@ -30,22 +30,30 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run(params, field_prefix="", assigned=None):
-    """Plan from validated module params. Returns (plan, result dict, error message or None)."""
+def run(params, field_prefix="", assigned=None, remembered=()):
+    """Plan from validated module params. Returns (plan, result dict, error message or None). ``remembered``
+    names the nodes whose public key came from the state file, not from the host (messages say so)."""
     try:
         plan = build_plan(cidr=params["cidr"], granularity=params["granularity"], nodes=params["nodes"] or [],
                           peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
                           require_keys=params["require_keys"], assigned=assigned)
     except MeshError as err:
-        return None, None, "invalid mesh: " + _render(err, field_prefix)
+        return None, None, "invalid mesh: " + _render(err, field_prefix, remembered)
     data = plan_dict(plan)
     return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"]}, None
 
 
-def _render(err, field_prefix):
-    """Name inventory variables (``wiremesh_endpoint``) for node fields, option names for the rest."""
-    parts = []
-    for problem in err.problems:
+def _render(err, field_prefix, remembered=()):
+    """Name inventory variables (``wiremesh_endpoint``, ``inventory_hostname``) for node fields, option names for
+    the rest, and say where a public key remembered in the state file is at fault."""
+    def one(problem):
         node_field = problem.subject not in ("mesh",) and not str(problem.subject).startswith("peer ")
-        parts.append(problem.render(field_prefix if node_field and problem.field in NODE_VARS else ""))
-    return "; ".join(parts)
+        field = problem.field
+        if field == "public_key" and problem.subject in remembered:
+            field = "public_key remembered in the state file"
+        elif node_field and field_prefix and field == "name":
+            field = "inventory_hostname"
+        elif node_field and field in NODE_VARS:
+            field = field_prefix + field
+        return Problem(problem.subject, field, problem.message).render()
+    return render_problems(err.problems, one)

@@ -34,7 +34,8 @@ def allocate(spec):
             result[node.name] = node.mesh_ip
     for name, ip in sorted(spec.assigned.items()):
         if ip.version != mesh.version or ip not in mesh:
-            problems.append(Problem(name, "mesh_ip", "the state file assigns %s, outside the mesh CIDR %s" % (ip, mesh)))
+            problems.append(Problem(name, "mesh_ip", "the state file assigns %s, outside the mesh CIDR %s (a changed "
+                                    "CIDR renumbers every host: that needs a new state file)" % (ip, mesh)))
             continue
         if name in result:
             continue  # a pin overrides the sticky address

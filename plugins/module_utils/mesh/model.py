@@ -15,7 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from .errors import MeshError, Problem
+from .errors import MeshError, Problem, described, shown
 
 DEFAULT_CIDR = "10.4.0.0/16"
 DEFAULT_PORT = 51820
@@ -111,33 +111,43 @@ def valid_key(value):
 
 def parse_endpoint(value, default_port):
     """Parse ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 literal. Raises ValueError."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        raise ValueError("must be a string like 'host:port', got %s" % described(value))
+    if not value.strip():
         raise ValueError("must be a non-empty string like 'host:port'")
     text = value.strip()
     port = default_port
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
-            raise ValueError("%r is not a valid endpoint ([ipv6]:port)" % value)
+            raise ValueError("%s is not a valid endpoint ([ipv6]:port)" % shown(value))
         if rest:
             port = rest[1:]
-        ipaddress.IPv6Address(host)
+        _ipv6(value, host)
     elif text.count(":") > 1:
         host = text
-        ipaddress.IPv6Address(host)
+        _ipv6(value, host)
     else:
         host, sep, port_text = text.partition(":")
         if sep:
             port = port_text
         if not _valid_host(host):
-            raise ValueError("%r has an invalid host %r" % (value, host))
+            raise ValueError("%s has an invalid host %s" % (shown(value), shown(host)))
     try:
         port = int(port)
     except (TypeError, ValueError):
-        raise ValueError("%r has an invalid port %r" % (value, port))
+        raise ValueError("%s has an invalid port %s" % (shown(value), shown(port)))
     if not 1 <= port <= 65535:
-        raise ValueError("%r has port %d outside 1-65535" % (value, port))
+        raise ValueError("%s has port %d outside 1-65535" % (shown(value), port))
     return Endpoint(host, port)
+
+
+def _ipv6(value, host):
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError("%s is not a valid endpoint (host, host:port, [ipv6]:port or a bare ipv6 address)"
+                         % shown(value))
 
 
 def _valid_host(host):
@@ -154,10 +164,10 @@ def _valid_host(host):
 
 def _name(col, value, what="name"):
     if not isinstance(value, str):
-        col.add(what, "must be a string, got %s %r" % (type(value).__name__, value))
+        col.add(what, "must be a string, got %s" % described(value))
         return None
     if not _NAME_RE.match(value):
-        col.add(what, "%r is not a valid name (letters, digits, '.', '_', '-'; at most 63)" % value)
+        col.add(what, "%s is not a valid name (letters, digits, '.', '_', '-'; at most 63)" % shown(value))
         return None
     return value
 
@@ -169,7 +179,8 @@ def _int(col, fieldname, value, low, high, default):
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
         else:
-            col.add(fieldname, "must be an integer, got %r" % (value,))
+            got = described(value) if isinstance(value, bool) else shown(value)
+            col.add(fieldname, "must be an integer, got %s" % got)
             return default
     if not low <= value <= high:
         col.add(fieldname, "%d is outside %d-%d" % (value, low, high))
@@ -183,18 +194,28 @@ def _list(col, fieldname, value):
     if isinstance(value, str):
         return [value]
     if not isinstance(value, (list, tuple)):
-        col.add(fieldname, "must be a list, got %r" % (value,))
+        col.add(fieldname, "must be a list, got %s" % described(value))
         return []
     return list(value)
+
+
+_IP_TYPES = (str, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _ip(parse, value):
+    """``parse(value)`` for text (or an ipaddress object): a number is refused, never read as an address."""
+    if not isinstance(value, _IP_TYPES):
+        raise ValueError("must be text, got %s" % described(value))
+    return parse(value)
 
 
 def _interfaces(col, fieldname, value):
     out = []
     for item in _list(col, fieldname, value):
         try:
-            out.append(ipaddress.ip_interface(item))
+            out.append(_ip(ipaddress.ip_interface, item))
         except (TypeError, ValueError):
-            col.add(fieldname, "%r is not an address with prefix (like 10.0.0.5/24)" % (item,))
+            col.add(fieldname, "%s is not an address with prefix (like 10.0.0.5/24)" % shown(item))
     return tuple(out)
 
 
@@ -202,10 +223,16 @@ def _networks(col, fieldname, value):
     out = []
     for item in _list(col, fieldname, value):
         try:
-            out.append(ipaddress.ip_network(item))
+            out.append(_ip(ipaddress.ip_network, item))
         except (TypeError, ValueError) as exc:
-            col.add(fieldname, "%r is not a network CIDR (%s)" % (item, exc))
+            col.add(fieldname, "%s is not a network CIDR%s" % (shown(item), _why(exc)))
     return tuple(out)
+
+
+def _why(exc):
+    """`` (reason)`` from an ipaddress error, left out when it would repeat a long value."""
+    text = str(exc)
+    return " (%s)" % text if len(text) <= 100 else ""
 
 
 def _key(col, fieldname, value, required):
@@ -234,6 +261,14 @@ def _unknown(col, data, known):
         col.add(str(key), "is not a known field (known: %s)" % ", ".join(sorted(known)))
 
 
+def _subject(value, default):
+    """How a node or peer is named in messages: its name, shortened when huge, or ``default`` without one."""
+    if value is None:
+        return default
+    text = str(value)
+    return text if len(text) <= 64 else shown(text)
+
+
 _NODE_FIELDS = ("name", "location", "endpoint", "private_ips", "extra_cidrs", "public_key", "keepalive",
                 "leader", "mesh_ip", "listen_port")
 _PEER_FIELDS = ("name", "allowed_ips", "public_key", "endpoint", "keepalive")
@@ -241,9 +276,9 @@ _PEER_FIELDS = ("name", "allowed_ips", "public_key", "endpoint", "keepalive")
 
 def parse_node(data, problems, default_port=DEFAULT_PORT):
     subject = data.get("name") if isinstance(data, dict) else None
-    col = _Collector(problems, str(subject) if subject is not None else "<node>")
+    col = _Collector(problems, _subject(subject, "<node>"))
     if not isinstance(data, dict):
-        col.add("", "a node must be a mapping, got %r" % (data,))
+        col.add("", "a node must be a mapping, got %s" % described(data))
         return None
     _unknown(col, data, _NODE_FIELDS)
     name = _name(col, data.get("name"))
@@ -256,14 +291,14 @@ def parse_node(data, problems, default_port=DEFAULT_PORT):
     port = _int(col, "listen_port", data.get("listen_port"), 1, 65535, default_port)
     leader = data.get("leader", False)
     if not isinstance(leader, bool):
-        col.add("leader", "must be a boolean, got %r" % (leader,))
+        col.add("leader", "must be a boolean, got %s" % shown(leader))
         leader = False
     mesh_ip = data.get("mesh_ip")
     if mesh_ip not in (None, ""):
         try:
-            mesh_ip = ipaddress.ip_address(mesh_ip)
+            mesh_ip = _ip(ipaddress.ip_address, mesh_ip)
         except ValueError:
-            col.add("mesh_ip", "%r is not an IP address" % (mesh_ip,))
+            col.add("mesh_ip", "%s is not an IP address" % shown(mesh_ip))
             mesh_ip = None
     else:
         mesh_ip = None
@@ -284,9 +319,9 @@ def parse_node(data, problems, default_port=DEFAULT_PORT):
 
 def parse_peer(data, problems):
     subject = data.get("name") if isinstance(data, dict) else None
-    col = _Collector(problems, "peer %s" % (subject if subject is not None else "<peer>"))
+    col = _Collector(problems, "peer %s" % _subject(subject, "<peer>"))
     if not isinstance(data, dict):
-        col.add("", "a peer must be a mapping, got %r" % (data,))
+        col.add("", "a peer must be a mapping, got %s" % described(data))
         return None
     _unknown(col, data, _PEER_FIELDS)
     name = _name(col, data.get("name"))
@@ -310,7 +345,7 @@ def parse_mesh(cidr=DEFAULT_CIDR, granularity="location", nodes=(), peers=(), ke
         if net.num_addresses < 4:
             mesh.add("cidr", "%s is too small for a mesh" % net)
     except (TypeError, ValueError) as exc:
-        mesh.add("cidr", "%r is not a network CIDR (%s)" % (cidr, exc))
+        mesh.add("cidr", "%s is not a network CIDR%s" % (shown(cidr), _why(exc)))
         net = None
     if granularity not in GRANULARITIES:
         mesh.add("granularity", "%r is not one of %s" % (granularity, ", ".join(GRANULARITIES)))
@@ -325,7 +360,7 @@ def parse_mesh(cidr=DEFAULT_CIDR, granularity="location", nodes=(), peers=(), ke
         try:
             sticky[name] = ipaddress.ip_address(address)
         except ValueError:
-            mesh.add("assigned", "%s: %r is not an IP address" % (name, address))
+            mesh.add("assigned", "%s: %s is not an IP address" % (name, shown(address)))
     if problems:
         raise MeshError(problems)
     return MeshSpec(cidr=net, granularity=granularity,

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from .errors import MeshError, Problem
 
 
@@ -44,6 +46,9 @@ def check_mesh(spec):
 
     _duplicates(problems, members, "name", "name", subject)
     _duplicates(problems, members, "public_key", "public_key", subject)
+    _duplicates(problems, members, "endpoint", "endpoint", subject)
+    _check_endpoints_outside(problems, members, spec.cidr, subject)
+    _check_private_addresses(problems, spec.nodes)
 
     mesh = spec.cidr
     routed = []   # (network, subject, field) that must not overlap each other or the mesh range
@@ -68,6 +73,32 @@ def check_mesh(spec):
         raise MeshError(problems)
 
 
+def _check_endpoints_outside(problems, members, mesh, subject):
+    """An endpoint is where WireGuard sends the tunnel's own packets: an address inside the mesh would route
+    them into the tunnel they carry."""
+    for item in members:
+        if item.endpoint is None:
+            continue
+        try:
+            ip = ipaddress.ip_address(item.endpoint.host)
+        except ValueError:
+            continue        # a DNS name: resolved by WireGuard on the host
+        if ip.version == mesh.version and ip in mesh:
+            problems.append(Problem(subject(item), "endpoint", "%s is inside the mesh CIDR %s: an endpoint must be an "
+                                    "address the host has without the mesh" % (ip, mesh)))
+
+
+def _check_private_addresses(problems, nodes):
+    """Two nodes of one location with the same address on the same private network (a copied host_vars file)."""
+    seen = {}
+    for node in nodes:
+        for iface in node.private_ips:
+            owner = seen.setdefault((node.location, iface.ip), node.name)
+            if owner != node.name:
+                problems.append(Problem(node.name, "private_ips", "%s is also the private address of %s in location %s"
+                                        % (iface.ip, owner, node.location)))
+
+
 def _check_pinned(problems, node, mesh):
     ip = node.mesh_ip
     if ip.version != mesh.version or ip not in mesh:
@@ -78,14 +109,14 @@ def _check_pinned(problems, node, mesh):
 
 def _check_overlaps(problems, routed):
     ordered = sorted(routed, key=lambda r: (r[0].version, r[0].network_address, r[0].prefixlen, r[1]))
-    for i, (net, who, fieldname) in enumerate(ordered):
-        for other, other_who, _f in ordered[i + 1:]:
+    for i, (net, who, _field) in enumerate(ordered):
+        for other, other_who, other_field in ordered[i + 1:]:
             if other.version != net.version:
                 continue
             if other.network_address > net.broadcast_address:
                 break
             if net.overlaps(other):
-                problems.append(Problem(other_who, fieldname, "%s overlaps %s of %s" % (other, net, who)))
+                problems.append(Problem(other_who, other_field, "%s overlaps %s of %s" % (other, net, who)))
 
 
 def _check_peer_vs_nodes(problems, spec):
@@ -96,6 +127,12 @@ def _check_peer_vs_nodes(problems, spec):
                 if ip.version == net.version and ip in net:
                     problems.append(Problem(_peer_subject(peer), "allowed_ips",
                                             "%s contains the mesh IP %s of %s" % (net, ip, owner)))
-            if net.version == spec.cidr.version and net.overlaps(spec.cidr) and not net.subnet_of(spec.cidr):
+            if net.version != spec.cidr.version or not net.overlaps(spec.cidr):
+                continue
+            if not net.subnet_of(spec.cidr):
                 problems.append(Problem(_peer_subject(peer), "allowed_ips",
                                         "%s straddles the mesh CIDR %s" % (net, spec.cidr)))
+            elif net == spec.cidr:
+                problems.append(Problem(_peer_subject(peer), "allowed_ips",
+                                        "%s is the whole mesh CIDR: no address would be left for the nodes (is this "
+                                        "an export of another mesh that uses the same CIDR?)" % net))
