@@ -2,10 +2,10 @@
 
 import os
 
-
 from .harness import PREFIX, assert_problem, needs_ansible, planner_problems
 
 pytestmark = needs_ansible
+
 
 def test_control_a_valid_inventory_gets_past_the_preflight_and_reaches_the_hosts(inventory):
     """Without this the suite could not tell 'refused before touching a host' from 'never tries a host'."""
