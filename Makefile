@@ -101,7 +101,7 @@ sanity: deps
 	tools/ansible-test-sanity.sh
 
 lint: deps
-	$(ANSIBLE_ENV) $(BIN)/ansible-lint --offline --profile production
+	$(ANSIBLE_ENV) ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(BIN)/ansible-lint --offline --profile production
 
 molecule: deps
 	for role in lab wireguard cloud nvidia_driver; do \

@@ -7,7 +7,8 @@ jinja_full_*: the same full mesh rendered the way popular Ansible WireGuard role
 per host, each looping over all hosts.
 meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
 lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up;
-lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py)."""
+lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py).
+video_fps, latency_p50_ms/_p95_ms, detector_cpu_fps: the demo workload (bench/vision.py) on 127.0.0.1."""
 
 import base64
 import hashlib
@@ -73,6 +74,7 @@ def main():
     import meshconf  # pylint: disable=import-outside-toplevel
     import lab  # pylint: disable=import-outside-toplevel
     import rotation  # pylint: disable=import-outside-toplevel
+    import vision  # pylint: disable=import-outside-toplevel
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
@@ -82,6 +84,10 @@ def main():
     results["meshconf_full_250_s"] = meshconf.time_genconfig(250)
     if results["meshconf_full_250_s"] is not None:
         results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / results["plan_full_250_s"]
+    for key, value in vision.run(10).items():
+        if not isinstance(value, (dict, list)):
+            results[key if key.startswith(("video_", "latency_", "detector_", "app_")) else "vision_" + key] = value
+    results["video_measured_over"] = "loopback (camera, detector and app on 127.0.0.1)"
     results.update(lab.run_all())
     if os.geteuid() == 0:
         results.update(rotation.rotation())     # on a lab of its own (rot), built and destroyed here
