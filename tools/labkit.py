@@ -32,6 +32,16 @@ def host_argv(lab_root, host, *argv):
     return ["/usr/bin/python3", LAB_TOOL, "exec", lab_root, host, "--", *argv]
 
 
+def recap(output):
+    """{host: {ok, changed, unreachable, failed, ...}} from ansible-playbook's PLAY RECAP."""
+    stats = {}
+    for line in output.split("PLAY RECAP")[-1].splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if match:
+            stats[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return stats
+
+
 def ping_counts(output):
     """(transmitted, received) from ping's summary line; (0, 0) when there is none."""
     match = _PING_SUMMARY.search(output or "")

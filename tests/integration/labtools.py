@@ -1,7 +1,6 @@
 """Shared helpers of the lab integration tests: run playbooks, read the recap, look at namespaces."""
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
                                 "tools"))
 
 # re-exported for the tests: one playbook runner for tests and benchmarks
-from labkit import BIN, ROOT, host_argv, playbook  # noqa: E402  pylint: disable=wrong-import-position
+from labkit import BIN, ROOT, host_argv, playbook, recap  # noqa: E402  pylint: disable=wrong-import-position
 
 __all__ = ["BIN", "ROOT", "comm", "host_argv", "in_host", "lab_namespaces", "needs_lab", "pids_in", "playbook",
            "recap"]
@@ -26,16 +25,6 @@ def in_host(lab_root, host, *argv, timeout=30):
     """Run a command inside a lab host (read-only looks and pings)."""
     return subprocess.run(host_argv(lab_root, host, *argv), capture_output=True, text=True, timeout=timeout,
                           check=False)
-
-
-def recap(output):
-    """{host: {ok, changed, unreachable, failed}} from PLAY RECAP."""
-    stats = {}
-    for line in output.split("PLAY RECAP")[-1].splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
-        if match:
-            stats[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return stats
 
 
 def lab_namespaces():

@@ -4,6 +4,11 @@
   wiremesh-lab down SPEC        tear it down, also when half-built or gone (SPEC may hold only lab_name)
   wiremesh-lab down --lab-name NAME [--lab-root DIR]
   wiremesh-lab status SPEC      report what exists and runs
+  wiremesh-lab restart (SPEC | --lab-root DIR) --host HOST
+                                reboot one host: its init stops its units, its network namespace is deleted,
+                                then `up` rebuilds it and boots the host from its persistent layers (same
+                                /etc: same keys and config); without SPEC it uses DIR/spec.json, the SPEC of the
+                                last `up`
   wiremesh-lab check            are the commands the lab needs installed? (exit 1 if not)
   wiremesh-lab exec LAB_ROOT HOST -- COMMAND...   run COMMAND inside a lab host (net, mount, uts namespaces)
   wiremesh-lab boot --lab-name NAME --lab-root DIR --host HOST   (internal: a host's first process)
@@ -32,18 +37,17 @@ import sys
 import time
 
 from wiremesh_lab_boot import boot
-from wiremesh_lab_spec import (NFT_TABLE, LabError, is_within, mountpoints, nft_rules,
+from wiremesh_lab_spec import (NFT_TABLE, LabError, is_within, load_spec, mountpoints, nft_rules,
                                overlaps, plan)
-from wiremesh_lab_sys import (ENV, alive, host_exec, kill_all, links, netns_list, ns_ident, sh, tagged_pids,
-                              write_if_changed)
+from wiremesh_lab_sys import (ENV, alive, check_tools, host_exec, kill_all, links, netns_list, ns_ident, sh,
+                              tagged_pids, write_if_changed)
 
 SELF = os.path.realpath(__file__)
-TOOLS = ("ip", "sshd", "socat", "unshare", "nft", "ssh-keygen", "ssh-keyscan", "mount", "umount", "sysctl")
 
 
 class Lab:
-    def __init__(self, p):
-        self.p, self.actions = p, []
+    def __init__(self, p, spec=None):
+        self.p, self.actions, self.spec = p, [], spec
         self.root = p["lab_root"]
 
     def did(self, message):
@@ -238,6 +242,8 @@ class Lab:
             if not os.path.isdir(path):
                 os.makedirs(path, mode=mode)
                 self.did(f"directory {path}")
+        if self.spec is not None:  # what `restart --lab-root` rebuilds from (bookkeeping, not a lab change)
+            write_if_changed(f"{self.root}/spec.json", json.dumps(self.spec, indent=1, sort_keys=True) + "\n", 0o600)
         rekeyed = self.ensure_key()
         existing = netns_list()
         wanted = [self.p["switch"]] + [n["ns"] for n in self.p["nodes"]]
@@ -268,15 +274,7 @@ class Lab:
         idents = {ns_ident(f"/run/netns/{ns}") for ns in namespaces}
         strays = tagged_pids(f"WIREMESH_LAB={self.p['lab_name']}/".encode())  # also hosts whose namespace is gone
         idents |= {ns_ident(f"/proc/{pid}/ns/net") for pid in list(inits.values()) + strays} - {None}
-        for host, pid in inits.items():  # graceful first: the init stops its units (wg-quick down ...)
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
-            self.did(f"host {host} (init {pid}) stopped")
-        deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in inits.values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        self.stop_inits(inits)
         for ident in idents:
             kill_all(ident, "a lab namespace")
         for ns in namespaces:
@@ -295,32 +293,47 @@ class Lab:
             time.sleep(0.1)
         return {}
 
+    def stop_inits(self, inits):
+        """SIGTERM the inits of {host: pid} (graceful: each stops its units, e.g. wg-quick down), wait up to 30 s."""
+        for host, pid in inits.items():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                continue
+            self.did(f"host {host} (init {pid}) stopped")
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in inits.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def restart(self, host):
+        """Reboot one host: stop its init, kill what is left in its namespace, delete the namespace (its veths and
+        their switch ports go with it), then `up` rebuilds what is missing and boots it again."""
+        if host not in self.p["hosts"]:
+            raise LabError(f"restart: {host!r} is not a host of lab {self.p['lab_name']} "
+                           f"(hosts: {', '.join(self.p['hosts'])})")
+        ns, pid = f"wm-{host}", self.init_pid(host)
+        idents = {ns_ident(f"/proc/{pid}/ns/net") if pid else None, ns_ident(f"/run/netns/{ns}")} - {None}
+        if pid:
+            self.stop_inits({host: pid})
+        for ident in idents:
+            kill_all(ident, f"host {host}")
+        if ns in netns_list():
+            self.ensure_ns(ns, [ns])  # refuses a namespace that is not this lab's
+            sh(["ip", "netns", "delete", ns])
+            self.did(f"namespace {ns} deleted")
+        ports = {i["peer"] for n in self.p["nodes"] if n["ns"] == ns for i in n["interfaces"]}
+        deadline = time.monotonic() + 10  # the kernel frees a deleted namespace's veths asynchronously
+        while self.p["switch"] in netns_list() and ports & set(links(self.p["switch"])) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.up()
+
     def status(self):
         existing = netns_list()
         spaces = {ns: ns in existing for ns in [self.p["switch"]] + [n["ns"] for n in self.p["nodes"]]}
         hosts = {h: {"init_pid": self.init_pid(h), "running": self.running(h)} for h in self.p["hosts"]}
         healthy = all(spaces.values()) and all(v["running"] for v in hosts.values())
         return {"healthy": healthy, "namespaces": spaces, "hosts": hosts}
-
-
-def check_tools():
-    missing = [t for t in TOOLS if not shutil.which(t, path=ENV["PATH"])] + \
-        ([] if os.path.exists("/usr/bin/python3") else ["/usr/bin/python3"])
-    if missing:
-        raise LabError(f"the lab needs these commands, missing here: {', '.join(missing)} "
-                       "(install the Debian packages of apt-packages.txt)")
-    if os.geteuid() != 0:
-        raise LabError("the lab must be built as root (network namespaces, mounts)")
-
-
-def load_spec(path):
-    try:
-        if path == "-":
-            return json.load(sys.stdin)
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise LabError(f"cannot read SPEC {path}: {exc}")
 
 
 def main(argv=None):
@@ -335,12 +348,14 @@ def main(argv=None):
             sys.stderr.write(f"wiremesh-lab: {exc}\n")
             return 1
     parser = argparse.ArgumentParser(prog="wiremesh-lab", description="wiremesh network-namespace lab")
-    parser.add_argument("cmd", choices=["up", "down", "status", "check", "boot"])
+    parser.add_argument("cmd", choices=["up", "down", "status", "restart", "check", "boot"])
     parser.add_argument("spec", nargs="?", help="SPEC.json or - (stdin)")
     parser.add_argument("--lab-name")
     parser.add_argument("--lab-root")
     parser.add_argument("--host")
     args = parser.parse_args(argv)
+    if args.cmd == "restart" and not args.host:
+        parser.error("restart needs --host HOST")
     started, lab = time.monotonic(), None
     try:
         if args.cmd == "boot":
@@ -353,14 +368,16 @@ def main(argv=None):
             spec = load_spec(args.spec)
         elif args.cmd == "down" and args.lab_name:
             spec = {"lab_name": args.lab_name, "lab_root": args.lab_root}
+        elif args.cmd == "restart" and args.lab_root:
+            spec = load_spec(f"{args.lab_root}/spec.json")
         else:
-            parser.error(f"{args.cmd} needs SPEC (or, for down, --lab-name)")
+            parser.error(f"{args.cmd} needs SPEC (or, for down, --lab-name; for restart, --lab-root)")
         if args.cmd == "down":  # down needs only the name and root: a broken inventory must not block it
             spec = {"lab_name": spec.get("lab_name"), "lab_root": spec.get("lab_root")}
-        lab = Lab(plan(spec))
+        lab = Lab(plan(spec), spec)
         lock = os.open(f"/run/lock/wiremesh-lab-{lab.p['lab_name']}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        result = getattr(lab, args.cmd)()
+        result = lab.restart(args.host) if args.cmd == "restart" else getattr(lab, args.cmd)()
         result.update(changed=bool(lab.actions), actions=lab.actions, lab_name=lab.p["lab_name"],
                       lab_root=lab.root, seconds=round(time.monotonic() - started, 2))
         print(json.dumps(result, indent=1))

@@ -1,6 +1,7 @@
 """wiremesh-lab-ctl: control a lab host's supervisor (wiremesh-lab-init), systemctl-style.
 
 usage: wiremesh-lab-ctl start|stop|restart|status|reload [UNIT] [--wait SECONDS]
+UNIT `sshd` is the host's sshd (stop also ends its sessions; it stays stopped until start or the next boot).
 
   reload   re-read /etc/wiremesh-lab/units (start new units, stop removed ones)
   start    (re-)read UNIT's file and start it unless it is up; restart: stop, then start
@@ -67,9 +68,10 @@ def tail(path, lines=20):
 def wait(names, goal, seconds):
     deadline = time.time() + seconds
     while True:
-        units = request({"cmd": "status"})["units"]
-        if names is None:
-            names = [n for n, info in units.items() if info["wanted"]]
+        reply = request({"cmd": "status"})
+        if names is None:  # reload: the units (sshd is no unit file)
+            names = [n for n, info in reply["units"].items() if info["wanted"]]
+        units = dict(reply["units"], sshd=reply["sshd"])
         verdicts = {n: verdict(units.get(n), goal, time.time()) for n in names}
         bad = [n for n, v in verdicts.items() if v == "fail"]
         if not bad and all(v == "ok" for v in verdicts.values()):

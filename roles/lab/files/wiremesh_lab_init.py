@@ -1,12 +1,14 @@
 """wiremesh-lab-init: the init process of one wiremesh lab host (python3 stdlib only).
 
 - child subreaper: every orphan (wireguard-go daemonizes) is re-parented here and reaped;
-- runs sshd in the foreground and restarts it when it dies;
+- runs sshd in the foreground and restarts it when it dies (`wiremesh-lab-ctl stop sshd` stops it, its
+  sessions too, until `start sshd` or the next boot: a host that is up but unreachable over SSH);
 - supervises the units of /etc/wiremesh-lab/units/<name>.json (see wiremesh_lab_units.py, which
   must sit next to this file);
 - answers JSON lines on /run/wiremesh-lab/control.sock (see wiremesh-lab-ctl);
 - SIGTERM: stop all units (oneshot: run stop), stop sshd, kill remaining children, exit.
-For tests, WIREMESH_LAB_BASE prefixes every path and WIREMESH_LAB_SSHD=0 disables sshd.
+For tests, WIREMESH_LAB_BASE prefixes every path, WIREMESH_LAB_SSHD=0 disables sshd and WIREMESH_LAB_SSHD_ARGV
+(a JSON list) replaces its command line.
 """
 import ctypes
 import json
@@ -19,15 +21,41 @@ import time
 from wiremesh_lab_units import BACKOFF_MIN, BASE, LOG_DIR, UNIT_DIR, Unit, kill, log, parse_unit, spawn
 
 SOCK = BASE + "/run/wiremesh-lab/control.sock"
-SSHD = ["/usr/sbin/sshd", "-D", "-e", "-o", "PidFile=/run/sshd.pid"]
+SSHD = json.loads(os.environ.get("WIREMESH_LAB_SSHD_ARGV") or "null") or \
+    ["/usr/sbin/sshd", "-D", "-e", "-o", "PidFile=/run/sshd.pid"]
 SSHD_ENABLED = os.environ.get("WIREMESH_LAB_SSHD", "1") != "0"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def proc_table():
+    """{pid: (ppid, state)} of every process of the machine."""
+    table = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                state, ppid = handle.read().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        table[int(entry)] = (int(ppid), state)
+    return table
+
+
+def descendants(table, pid):
+    """Every live descendant of pid in a proc_table(), children first."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop(0)
+        kids = [p for p, (ppid, state) in table.items() if ppid == parent and state != "Z" and p not in found]
+        found += kids
+        todo += kids
+    return found
 
 
 class Init:
     def __init__(self):
         self.units, self.stopping = {}, False
         self.sshd_pid, self.sshd_next, self.sshd_restarts = None, 0.0, 0
+        self.sshd_wanted, self.sshd_since, self.sshd_exit = SSHD_ENABLED, time.time(), None
 
     def read_unit(self, name):
         with open(f"{UNIT_DIR}/{name}.json", encoding="utf-8") as handle:
@@ -56,14 +84,39 @@ class Init:
                 unit.stop()
         return {"ok": True, "errors": errors}
 
+    def sshd_info(self):
+        """sshd's status, shaped like a simple unit's."""
+        state = "running" if self.sshd_pid else ("failed" if self.sshd_wanted else "stopped")
+        return {"type": "simple", "state": state, "wanted": self.sshd_wanted, "pid": self.sshd_pid, "action": None,
+                "last_exit": self.sshd_exit, "restarts": self.sshd_restarts, "since": round(self.sshd_since, 3),
+                "log": f"{LOG_DIR}/sshd.log"}
+
+    def sshd_command(self, cmd):
+        """start/stop/restart/status of sshd; stop ends its sessions too (nobody gets in any more)."""
+        if cmd != "status" and not SSHD_ENABLED:
+            return {"ok": False, "error": "sshd is disabled here (WIREMESH_LAB_SSHD=0)"}
+        if cmd in ("stop", "restart") and self.sshd_pid:
+            table = proc_table()
+            for pid in [self.sshd_pid] + descendants(table, self.sshd_pid):
+                kill(pid, signal.SIGTERM, group=False)
+            log("sshd", f"{cmd}: sshd {self.sshd_pid} and its sessions terminated")
+        if cmd == "stop":
+            self.sshd_wanted, self.sshd_since = False, time.time()
+        elif cmd in ("start", "restart"):
+            self.sshd_wanted = True
+            if self.sshd_pid is None:
+                self.sshd_next = 0.0
+        return {"ok": True, "unit": self.sshd_info()}
+
     def command(self, request):
         cmd, name = request.get("cmd"), request.get("unit")
         units = {n: u for n, u in self.units.items() if not u.removed}
         if cmd == "reload":
             return self.reload()
         if cmd == "status" and not name:
-            return {"ok": True, "units": {n: u.info() for n, u in units.items()},
-                    "sshd": {"pid": self.sshd_pid, "restarts": self.sshd_restarts}}
+            return {"ok": True, "units": {n: u.info() for n, u in units.items()}, "sshd": self.sshd_info()}
+        if name == "sshd" and cmd in ("status", "start", "stop", "restart"):
+            return self.sshd_command(cmd)
         if cmd not in ("status", "start", "stop", "restart") or not isinstance(name, str):
             return {"ok": False, "error": f"unknown request {request!r}"}
         if cmd in ("status", "stop") and name not in units:
@@ -112,6 +165,7 @@ class Init:
             if pid == self.sshd_pid:
                 log("sshd", f"sshd exited with {code}")
                 self.sshd_pid, self.sshd_next = None, time.monotonic() + 1
+                self.sshd_exit, self.sshd_since = code, time.time()
             for unit in self.units.values():
                 if unit.pid == pid:
                     unit.exited(code)
@@ -119,11 +173,11 @@ class Init:
 
     def tick(self):
         now = time.monotonic()
-        if SSHD_ENABLED and not self.stopping and self.sshd_pid is None and now >= self.sshd_next:
+        if self.sshd_wanted and not self.stopping and self.sshd_pid is None and now >= self.sshd_next:
             self.sshd_restarts += 1 if self.sshd_next else 0
             try:
-                os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-                self.sshd_pid = spawn(SSHD, {}, "sshd")
+                os.makedirs(BASE + "/run/sshd", mode=0o755, exist_ok=True)
+                self.sshd_pid, self.sshd_since = spawn(SSHD, {}, "sshd"), time.time()
             except OSError as exc:
                 log("sshd", f"cannot start sshd: {exc}")
                 self.sshd_next = now + 5
@@ -132,17 +186,9 @@ class Init:
             if unit.removed and unit.state == "stopped" and not unit.pid:
                 del self.units[unit.name]
 
-    def children(self):
-        found = []
-        for entry in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
-                    state, ppid = handle.read().rsplit(")", 1)[1].split()[:2]
-            except (OSError, ValueError):
-                continue
-            if int(ppid) == os.getpid() and state != "Z":
-                found.append(int(entry))
-        return found
+    @staticmethod
+    def children():
+        return [pid for pid, (ppid, state) in proc_table().items() if ppid == os.getpid() and state != "Z"]
 
     def shutdown(self):
         """Stop the units and sshd, then every remaining child (TERM, then KILL)."""

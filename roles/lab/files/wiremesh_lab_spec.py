@@ -1,9 +1,11 @@
-"""The lab's pure part: spec validation, the plan of namespaces/links/addresses, names, MACs, nft rules.
-No side effects; unit-tested directly."""
+"""The lab's pure part: reading and validating SPEC, the plan of namespaces/links/addresses, names, MACs, nft
+rules. No side effects; unit-tested directly."""
 import hashlib
 import ipaddress
+import json
 import os
 import re
+import sys
 
 SYSTEM_DIRS = ("/bin", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp",
                "/usr", "/var/lib", "/var/log", "/var/run")
@@ -157,6 +159,17 @@ def plan(spec):
             "switch": f"wm-{lab}-switch", "bridges": bridges, "nodes": nodes,
             "hosts": [n["name"] for n in nodes if n["kind"] == "host"],
             "wait_timeout": float(spec.get("wait_timeout") or 60)}
+
+
+def load_spec(path):
+    """SPEC from a JSON file, or from stdin for '-'."""
+    try:
+        if path == "-":
+            return json.load(sys.stdin)
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise LabError(f"cannot read SPEC {path}: {exc}")
 
 
 def overlaps(nodes, networks):

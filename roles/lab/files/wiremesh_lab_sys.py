@@ -1,6 +1,7 @@
 """The lab's system helpers: run commands, list namespaces and their processes, kill by PID, write files."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -9,6 +10,18 @@ from wiremesh_lab_spec import LabError
 
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
        "PYTHONDONTWRITEBYTECODE": "1"}
+TOOLS = ("ip", "sshd", "socat", "unshare", "nft", "ssh-keygen", "ssh-keyscan", "mount", "umount", "sysctl")
+
+
+def check_tools():
+    """Fail unless every command the lab needs is installed and we run as root."""
+    missing = [t for t in TOOLS if not shutil.which(t, path=ENV["PATH"])] + \
+        ([] if os.path.exists("/usr/bin/python3") else ["/usr/bin/python3"])
+    if missing:
+        raise LabError(f"the lab needs these commands, missing here: {', '.join(missing)} "
+                       "(install the Debian packages of apt-packages.txt)")
+    if os.geteuid() != 0:
+        raise LabError("the lab must be built as root (network namespaces, mounts)")
 
 
 # -- system helpers ---------------------------------------------------------------------------------

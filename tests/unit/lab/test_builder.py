@@ -1,5 +1,7 @@
 """Pure parts of roles/lab/files/wiremesh_lab.py: SPEC validation, naming, nftables text, mountinfo parsing."""
+import importlib
 import ipaddress
+import json
 import pathlib
 import re
 
@@ -156,3 +158,33 @@ def test_the_lab_inventory_is_a_valid_spec(builder):
     assert builder.overlaps(p["nodes"], [ipaddress.ip_network("192.0.2.0/24")]) == []
     edge_nat = next(n for n in p["nodes"] if n["name"] == "edge-nat")
     assert edge_nat["masquerade"] == "eth0" and edge_nat["ns"] == "wm-lab-edge-nat"
+
+
+def test_restart_needs_a_host_and_a_spec(tmp_path, capsys):
+    tool = importlib.import_module("wiremesh_lab")
+    with pytest.raises(SystemExit):
+        tool.main(["restart", "--host", "a"])            # neither SPEC nor --lab-root
+    with pytest.raises(SystemExit):
+        tool.main(["restart", "--lab-root", "/srv/wiremesh-lab/t"])   # no --host
+    capsys.readouterr()
+    root = tmp_path / "labs" / "t"
+    assert tool.main(["restart", "--lab-root", str(root), "--host", "a"]) == 1  # no spec.json of an `up` there
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"] and "spec.json" in out["msg"] and out["changed"] is False
+
+
+def test_restart_refuses_an_unknown_host_before_touching_anything(builder):
+    tool = importlib.import_module("wiremesh_lab")
+    lab = tool.Lab(builder.plan(spec()), spec())
+    with pytest.raises(builder.LabError, match="'zz' is not a host of lab t"):
+        lab.restart("zz")
+    assert lab.actions == []
+
+
+def test_load_spec(builder, tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec()))
+    assert builder.load_spec(str(path)) == spec()
+    path.write_text("{")
+    with pytest.raises(builder.LabError, match="cannot read SPEC"):
+        builder.load_spec(str(path))

@@ -9,6 +9,9 @@ import time
 
 import pytest
 
+from wiremesh_lab_init import proc_table
+from wiremesh_lab_sys import alive
+
 from .conftest import FILES
 
 
@@ -67,26 +70,20 @@ def test_ctl_verdict_and_exit_code(ctl):
 
 
 def zombies_of(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid) and fields[0] == "Z":
-            found.append(int(entry))
-    return found
+    return [p for p, (ppid, state) in proc_table().items() if ppid == pid and state == "Z"]
 
 
-@pytest.fixture()
-def supervisor(tmp_path):
-    """A running wiremesh-lab-init under tmp_path (no sshd); yields (ctl runner, base, process)."""
+def children_of(pid):
+    return [p for p, (ppid, state) in proc_table().items() if ppid == pid and state != "Z"]
+
+
+def start_supervisor(tmp_path, **extra_env):
+    """A running wiremesh-lab-init under tmp_path; returns (ctl runner, process)."""
     units = tmp_path / "etc" / "wiremesh-lab" / "units"
     units.mkdir(parents=True)
     (tmp_path / "run").mkdir()
     (tmp_path / "var" / "log").mkdir(parents=True)
-    env = dict(os.environ, WIREMESH_LAB_BASE=str(tmp_path), WIREMESH_LAB_SSHD="0", PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, WIREMESH_LAB_BASE=str(tmp_path), PYTHONDONTWRITEBYTECODE="1", **extra_env)
     proc = subprocess.Popen([sys.executable, str(FILES / "wiremesh_lab_init.py")], env=env, start_new_session=True)
 
     def ctl(*args):
@@ -95,8 +92,18 @@ def supervisor(tmp_path):
 
     deadline = time.time() + 10
     while not (tmp_path / "run" / "wiremesh-lab" / "control.sock").exists():
-        assert time.time() < deadline and proc.poll() is None, "supervisor did not start"
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            pytest.fail("supervisor did not start")
         time.sleep(0.05)
+    return ctl, proc
+
+
+@pytest.fixture()
+def supervisor(tmp_path):
+    """A running wiremesh-lab-init under tmp_path (no sshd); yields (ctl runner, base, process)."""
+    ctl, proc = start_supervisor(tmp_path, WIREMESH_LAB_SSHD="0")
     yield ctl, tmp_path, proc
     if proc.poll() is None:
         proc.kill()
@@ -161,3 +168,43 @@ def test_supervisor_units_restart_reap_and_stop(supervisor):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert not (base / "run" / "wiremesh-lab" / "control.sock").exists()
+
+
+def test_sshd_stop_ends_its_sessions_and_stays_stopped(tmp_path):
+    """`stop sshd`: the listener and every session under it end, nothing restarts it until `start sshd`."""
+    fake_sshd = ["sh", "-c", "sleep 300 & exec sleep 301"]  # a listener with one session below it
+    ctl, proc = start_supervisor(tmp_path, WIREMESH_LAB_SSHD_ARGV=json.dumps(fake_sshd))
+    try:
+        assert wait_for(lambda: ctl("status", "sshd").returncode == 0)
+        first = json.loads(ctl("status", "sshd").stdout)
+        assert first["state"] == "running" and first["wanted"]
+        assert wait_for(lambda: children_of(first["pid"]))
+        session = children_of(first["pid"])[0]
+
+        res = ctl("stop", "sshd", "--wait", "10")
+        assert res.returncode == 0, res.stderr
+        assert wait_for(lambda: not alive(first["pid"]) and not alive(session), 5)
+        time.sleep(1.5)  # longer than the restart backoff
+        info = json.loads(ctl("status", "sshd").stdout)
+        assert (info["state"], info["wanted"], info["pid"]) == ("stopped", False, None)
+        assert ctl("status", "sshd").returncode == 3
+        assert ctl("reload", "--wait", "5").returncode == 0  # reload waits for units, not for a stopped sshd
+
+        res = ctl("start", "sshd", "--wait", "10")
+        assert res.returncode == 0, res.stderr
+        again = json.loads(ctl("status", "sshd").stdout)
+        assert again["state"] == "running" and again["pid"] not in (None, first["pid"])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert not alive(again["pid"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sshd_control_when_disabled(supervisor):
+    ctl, _base, _proc = supervisor
+    res = ctl("stop", "sshd")
+    assert res.returncode == 1 and "disabled" in res.stderr
+    assert json.loads(ctl("status", "sshd").stdout)["state"] == "stopped"
