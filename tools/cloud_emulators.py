@@ -1,4 +1,5 @@
-#!/usr/bin/env python3
+# Copyright: contributors to wiremesh.multicloud
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Start, stop and inspect the two cloud API emulators the no-account demo and the tests use, on 127.0.0.1 only:
 moto_server for AWS and tests/emulators/do_api for DigitalOcean.
 
