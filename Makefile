@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
 
 .PHONY: help deps demo demo-clouds test test-clouds unit integration sanity lint molecule bench chaos clean lab mesh \
-	report build
+	report build bench-gpu
 
 help:
 	@echo "make demo   - build the network-namespace lab and mesh it with WireGuard (needs root)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-clouds - provision, inventory, rerun, teardown and bad input against the emulators"
 	@echo "make bench  - planner and lab benchmarks (JSON in bench/results.json)"
 	@echo "make chaos  - fault scenarios on the lab: recovery time and lost pings (needs root)"
+	@echo "make bench-gpu - people detector frames/s and latency, OpenCV CPU vs torch CPU vs CUDA (gpu_* in bench/results.json)"
 	@echo "make clean  - remove every namespace, process and file the lab made"
 
 # --- dependencies ------------------------------------------------------------------------------------------
@@ -121,6 +122,18 @@ chaos: deps
 
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/
+
+# The detector on the CPU and on a GPU, same frames (bench/gpu.py). No `deps`: a GPU host may have PyTorch
+# system-wide and no package registry, so this takes the first Python that imports torch, cv2 and numpy.
+# Extra arguments: make bench-gpu BENCH_GPU_ARGS="--seconds 20".
+bench-gpu:
+	@py=""; for candidate in $(VENV)-torch/bin/python python3; do \
+	  if command -v "$$candidate" >/dev/null 2>&1 && "$$candidate" -c 'import torch, cv2, numpy' >/dev/null 2>&1; then \
+	    py=$$candidate; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  echo "bench-gpu: no Python here imports torch, cv2 and numpy (tried $(VENV)-torch/bin/python, python3)" >&2; exit 1; fi; \
+	PYTHONPATH=vision$${PYTHONPATH:+:$$PYTHONPATH} "$$py" bench/gpu.py $(BENCH_GPU_ARGS)
 
 # --- cleanup -----------------------------------------------------------------------------------------------
 clean:

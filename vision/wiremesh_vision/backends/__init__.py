@@ -8,8 +8,8 @@ makes one instance per worker thread, so detect() never runs concurrently on one
 
 Built-in names are listed in BUILTIN as "module:attribute", imported only when chosen. Another package adds
 a backend with an entry point in the group "wiremesh_vision.backends" (name = backend name, value =
-"module:factory"). The "torch" name is reserved for the PyTorch detector of the GPU benchmark: it needs the
-`torch` extra and a module wiremesh_vision.backends.torch_backend with a `create(device)` factory."""
+"module:factory"). The "torch" name is the PyTorch HOG people detector (torch_backend), which runs on a GPU;
+it needs the `torch` extra."""
 
 from __future__ import annotations
 
