@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "roles", "lab", "files"))
 
 import labkit  # noqa: E402  pylint: disable=wrong-import-position
+from results_file import merge  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_lab_sys import netns_pids, ns_ident  # noqa: E402  pylint: disable=wrong-import-position
 
 SCENARIOS = ("kill_wireguard_go", "delete_interface", "restart_host", "sshd_stopped_run")
@@ -45,7 +46,6 @@ READY_S = 20.0              # how long a mesh may take to answer steadily before
 RUN_TIMEOUT = 280           # one playbook run
 MAX_PING_S = 600            # a ping's sequence numbers (16 bits) must not wrap: 600 s at 10 ms is 60,000
 IFACE = "wg0"
-RESULTS = os.path.join(ROOT, "bench", "results.json")
 STARTED_PIDS = []           # every ping this module started (tests check none is left)
 _REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)")
 _SEQ = re.compile(r"icmp_seq=(\d+)")
@@ -390,19 +390,6 @@ def run(inventory="inventories/lab", scenarios=SCENARIOS, victim=None, bound_s=B
             exc.figures = dict(results, **exc.figures)
             raise
     return results
-
-
-def merge(figures, path=RESULTS):
-    """Read-modify-write bench/results.json: these figures replace theirs, every other key stays."""
-    previous = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            previous = json.load(handle)
-    previous.update(figures)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(previous, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):

@@ -40,8 +40,8 @@ import torch  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_vision import backends  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_vision.scene import Scene  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_vision.stats import percentile  # noqa: E402  pylint: disable=wrong-import-position
+from results_file import RESULTS, merge  # noqa: E402  pylint: disable=wrong-import-position
 
-RESULTS = os.path.join(ROOT, "bench", "results.json")
 WIDTH, HEIGHT = 640, 480
 RECALL_IOU = 0.3
 
@@ -183,19 +183,6 @@ def flatten(results):
         else:
             flat[name] = value
     return flat
-
-
-def merge(figures, path):
-    """Read-modify-write the results file: these figures replace theirs, every other key stays."""
-    previous = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            previous = json.load(handle)
-    previous.update(figures)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(previous, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):

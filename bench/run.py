@@ -75,6 +75,7 @@ def main():
     import lab  # pylint: disable=import-outside-toplevel
     import rotation  # pylint: disable=import-outside-toplevel
     import vision  # pylint: disable=import-outside-toplevel
+    import results_file  # pylint: disable=import-outside-toplevel
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
@@ -92,15 +93,7 @@ def main():
     if os.geteuid() == 0:
         results.update(rotation.rotation())     # on a lab of its own (rot), built and destroyed here
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
-    path = os.path.join(ROOT, "bench", "results.json")
-    previous = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            previous = json.load(handle)
-    previous.update(results)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(previous, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    results_file.merge(results)
     print(json.dumps(results, indent=2, sort_keys=True))
 
 
