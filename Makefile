@@ -15,7 +15,7 @@ APT_STAMP := .lab/.apt-installed
 	report build bench-gpu
 
 help:
-	@echo "make demo   - build the network-namespace lab and mesh it with WireGuard (needs root)"
+	@echo "make demo   - the lab (network namespaces), its WireGuard mesh and the video-detection demo on it (needs root)"
 	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, molecule, lab integration"
 	@echo "make demo-clouds - the same site.yml against emulated AWS + DigitalOcean, lab hosts attached (needs root)"
 	@echo "make test-clouds - provision, inventory, rerun, teardown and bad input against the emulators"
@@ -50,7 +50,8 @@ demo: deps
 	@start=$$(date +%s); \
 	$(PLAYBOOK) site.yml; \
 	$(MAKE) --no-print-directory report; \
-	echo "converged in $$(( $$(date +%s) - start )) s (lab + mesh + report)"
+	echo "converged in $$(( $$(date +%s) - start )) s (lab + mesh + workloads + report)"; \
+	$(BIN)/python tools/demo_status.py
 
 # The Terraform-less demo with no cloud account: moto_server + our DigitalOcean emulator on 127.0.0.1, the real
 # provisioning and inventory plugin (inventories/cloud-lab), one lab host per emulated instance with the addresses
@@ -104,9 +105,16 @@ sanity: deps
 lint: deps
 	$(ANSIBLE_ENV) ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections $(BIN)/ansible-lint --offline --profile production
 
+# A failed scenario's failing tasks are printed again at the end, where a CI log's tail shows them.
 molecule: deps
-	for role in lab wireguard cloud nvidia_driver; do \
-	  (cd roles/$$role && $(ANSIBLE_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test); \
+	@mkdir -p .lab
+	@for role in lab wireguard cloud nvidia_driver vision_common; do \
+	  log=$(CURDIR)/.lab/molecule-$$role.log; \
+	  if ! (cd roles/$$role && $(ANSIBLE_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test) 2>&1 | tee "$$log"; then \
+	    echo "=== molecule $$role failed; its failing tasks (whole log: $$log):"; \
+	    sed 's/\x1b\[[0-9;]*m//g' "$$log" | grep -a -E -B4 -A12 '(fatal|failed):|FAILED!' | tail -80; \
+	    exit 1; \
+	  fi; \
 	done
 
 # Planner figures always; lab figures (lost pings, throughput ratios) on the lab, which this brings up first.
@@ -143,5 +151,6 @@ clean:
 	    if [ -e "$$inv" ]; then $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml >/dev/null; echo "lab of $$inv: gone"; fi; \
 	  done; \
 	fi
+	@if [ -d .lab ]; then $(PYTHON) tools/lab_forward.py stop --all .lab >/dev/null; fi
 	rm -rf .lab .tmp tests/output
 	find inventories roles tests -type d -name .wiremesh -prune -exec rm -rf {} +
