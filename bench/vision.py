@@ -151,6 +151,21 @@ def run(seconds=10, camera_url=None, detector_url=None, app_url=None, backend="h
     return results
 
 
+def over_the_mesh(demo_url, seconds=10):
+    """The same viewer numbers for the lab demo that `make demo` leaves running: camera on the NAT'd edge, app on
+    do1 (edge -> do1 over WireGuard), viewer on this machine through the operator's WireGuard link and the
+    forwarder on 127.0.0.1. All lab hosts share this machine's clock, so capture -> viewer latency is exact.
+    Keys prefixed mesh_; {"mesh_video_skipped": reason} when the demo does not answer."""
+    try:
+        stats = get_json(demo_url.rstrip("/") + "/stats", timeout=5)
+    except (OSError, ValueError) as exc:
+        return {"mesh_video_skipped": "the lab demo does not answer at %s (%s): run make demo" % (demo_url, exc)}
+    results = {"mesh_" + k: v for k, v in stream_numbers(demo_url, seconds).items()}
+    results["mesh_video_path"] = stats.get("path_label")
+    results["mesh_video_backend"] = stats.get("backend")
+    return results
+
+
 def main(argv=None):
     parse = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parse.add_argument("--seconds", type=float, default=10.0)

@@ -34,8 +34,9 @@ def test_a_stalled_or_broken_demo_is_not_healthy(change):
 
 
 def test_no_latency_yet_prints_a_dash():
-    text, _ = demo_status.render(URL, LIVE, dict(LIVE, detector_latency_ms={"p50": None, "p95": None}), 3.0)
+    text, healthy = demo_status.render(URL, LIVE, dict(LIVE, detector_latency_ms={"p50": None, "p95": None}), 3.0)
     assert "latency p50 - / p95 -" in text
+    assert not healthy      # and no frame flowed between the two readings
 
 
 def test_only_loopback_urls(capsys):
