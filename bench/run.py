@@ -8,7 +8,9 @@ per host, each looping over all hosts.
 meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
 lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up;
 lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py).
-video_fps, latency_p50_ms/_p95_ms, detector_cpu_fps: the demo workload (bench/vision.py) on 127.0.0.1."""
+video_fps, latency_p50_ms/_p95_ms, detector_cpu_fps: the demo workload (bench/vision.py) on 127.0.0.1;
+mesh_video_fps, mesh_latency_*: the same viewer on the lab demo (edge -> do1 over WireGuard, through the forwarder
+that make demo starts), side by side; mesh_latency_added_p50_ms is the difference of the two p50s."""
 
 import base64
 import hashlib
@@ -20,8 +22,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render, wgconf  # noqa: E402
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render  # noqa: E402
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan  # noqa: E402
+
+DEMO_URL = "http://127.0.0.1:8480/"   # tools/lab_forward.py, started by playbooks/workloads.yml in the lab
 
 JINJA_TEMPLATE = """[Interface]
 Address = {{ hosts[me].ip }}/32
@@ -53,7 +57,7 @@ def time_planner(count, locations, granularity):
     data = nodes(count, locations)
     start = time.perf_counter()
     plan = build_plan("10.4.0.0/16", granularity, data)
-    configs = [wgconf.render(render.node_dict(node)) for node in plan.nodes.values()]
+    configs = [render.node_ini(plan, name) for name in plan.nodes]
     elapsed = time.perf_counter() - start
     return elapsed, sum(len(c) for c in configs)
 
@@ -89,6 +93,9 @@ def main():
         if not isinstance(value, (dict, list)):
             results[key if key.startswith(("video_", "latency_", "detector_", "app_")) else "vision_" + key] = value
     results["video_measured_over"] = "loopback (camera, detector and app on 127.0.0.1)"
+    results.update(vision.over_the_mesh(DEMO_URL, 10))
+    if results.get("mesh_latency_p50_ms") is not None and results.get("latency_p50_ms") is not None:
+        results["mesh_latency_added_p50_ms"] = results["mesh_latency_p50_ms"] - results["latency_p50_ms"]
     results.update(lab.run_all())
     if os.geteuid() == 0:
         results.update(rotation.rotation())     # on a lab of its own (rot), built and destroyed here

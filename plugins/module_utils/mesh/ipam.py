@@ -32,6 +32,7 @@ def allocate(spec):
     for node in spec.nodes:
         if node.mesh_ip is not None and claim(node.mesh_ip, node.name, node.name, "mesh_ip"):
             result[node.name] = node.mesh_ip
+    names = {n.name for n in spec.nodes}
     for name, ip in sorted(spec.assigned.items()):
         if ip.version != mesh.version or ip not in mesh:
             problems.append(Problem(name, "mesh_ip", "the state file assigns %s, outside the mesh CIDR %s (a changed "
@@ -39,7 +40,7 @@ def allocate(spec):
             continue
         if name in result:
             continue  # a pin overrides the sticky address
-        if claim(ip, name, name, "mesh_ip") and any(n.name == name for n in spec.nodes):
+        if claim(ip, name, name, "mesh_ip") and name in names:
             result[name] = ip
     if problems:
         raise MeshError(problems)
@@ -61,9 +62,10 @@ def allocate(spec):
 def _check_peers_claim_no_node(spec, result):
     """A peer (another mesh exported as a peer, say) must not claim a node's address, sticky ones included."""
     problems = []
+    by_name = sorted(result.items())
     for peer in spec.peers:
         for net in peer.allowed_ips:
-            for name, ip in sorted(result.items()):
+            for name, ip in by_name:
                 if ip.version == net.version and ip in net:
                     problems.append(Problem("peer %s" % peer.name, "allowed_ips",
                                             "%s contains the mesh IP %s of %s (do the two meshes use the same CIDR?)"

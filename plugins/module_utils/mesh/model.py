@@ -82,10 +82,15 @@ class MeshSpec:
     assigned: dict = field(default_factory=dict)   # sticky mesh IPs from a state file: name -> address
 
     def node(self, name):
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        index = self.__dict__.get("_node_index")
+        if index is None:       # built once: callers look up every node (O(n), not O(n^2))
+            index = {}
+            for n in self.nodes:
+                index.setdefault(n.name, n)
+            object.__setattr__(self, "_node_index", index)
+        if name not in index:
+            raise KeyError(name)
+        return index[name]
 
 
 class _Collector:

@@ -38,8 +38,8 @@ class Segment:
         return not self.nodes
 
 
-@dataclass
-class PeerEntry:
+@dataclass(frozen=True)
+class PeerEntry:    # frozen: one entry object is shared by every node that sees the peer alike (see _Views)
     name: str
     public_key: str | None
     endpoint: Endpoint | None
@@ -60,7 +60,7 @@ class NodePlan:
     leader: bool
     segment: str
     public_key: str | None = None
-    peers: list = field(default_factory=list)
+    peers: list = field(default_factory=list)   # PeerEntry, sorted by name (render relies on it)
     forward: bool = False
     routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
 
@@ -75,15 +75,17 @@ class Plan:
     mesh_ips: dict
     segments: list
     nodes: dict                      # name -> NodePlan
-    peer_entries: dict               # external peer name -> list of PeerEntry (what the peer must configure)
+    peer_entries: dict               # external peer name -> PeerEntry list, by name (what the peer configures)
     relays: dict                     # (segment a, segment b) -> relay segment name
+    peer_texts: object = field(default=None, repr=False, compare=False)   # render.node_ini's cache
 
 
 def plan(spec):
     """Validate ``spec`` (a MeshSpec) and compute every node's peers. Raises MeshError."""
     check_mesh(spec)
     mesh_ips = allocate(spec)
-    segments = _segments(spec, mesh_ips)
+    own = _own_ranges(spec, mesh_ips)
+    segments = _segments(spec, own)
     problems = []
     relays = _relays(spec, segments, problems)
     nodes = {}
@@ -93,24 +95,26 @@ def plan(spec):
     for (a, b), relay in relays.items():
         extras.setdefault(a, {}).setdefault(relay, []).append(b)
         extras.setdefault(b, {}).setdefault(relay, []).append(a)
+    views = _Views(spec, segments, by_name)
+    through_leader = _through_leader(spec, segments)
     for seg in segments:
-        entries = _segment_entries(spec, seg, segments, extras.get(seg.name, {}), by_name)
+        entries = views.entries(seg, extras.get(seg.name, {}))
         if seg.is_peer:
             peer_entries[seg.name] = entries
             continue
+        routes = _private_routes(spec, seg, views.local)
         for node in seg.nodes:
             is_head = node is seg.head
             nodes[node.name] = NodePlan(
                 name=node.name, location=node.location, mesh_ip=mesh_ips[node.name],
                 listen_port=node.listen_port, endpoint=node.endpoint, leader=is_head, segment=seg.name,
                 public_key=node.public_key,
-                peers=entries + _member_entries(spec, seg, node, mesh_ips, problems) if is_head
-                else _leader_entry(spec, seg, node, segments, problems),
-                routes=_private_routes(spec, seg, segments))
-    for (a, b), relay in relays.items():
-        _mark_forward(nodes, segments, relay)
+                peers=_head_entries(spec, seg, entries, own, problems) if is_head
+                else _leader_entry(spec, seg, node, through_leader, problems),
+                routes=list(routes))
+    relay_names = set(relays.values())
     for seg in segments:
-        if not seg.is_peer and len(seg.nodes) > 1:
+        if not seg.is_peer and (len(seg.nodes) > 1 or seg.name in relay_names):
             nodes[seg.head.name].forward = True
     if problems:
         raise MeshError(problems)
@@ -120,7 +124,17 @@ def plan(spec):
 
 # --- segments and leaders ------------------------------------------------------------------------------
 
-def _segments(spec, mesh_ips):
+def _own_ranges(spec, mesh_ips):
+    """node name -> its mesh IP (as a host network) and its extra CIDRs, sorted."""
+    out = {}
+    for node in spec.nodes:
+        ip = mesh_ips[node.name]
+        host = (ipaddress.IPv4Network if ip.version == 4 else ipaddress.IPv6Network)(int(ip))  # int: no parsing
+        out[node.name] = _sorted_nets([host] + list(node.extra_cidrs)) if node.extra_cidrs else [host]
+    return out
+
+
+def _segments(spec, own):
     groups = {}
     if spec.granularity in ("full", "cross"):
         for node in spec.nodes:
@@ -133,10 +147,7 @@ def _segments(spec, mesh_ips):
     for name in sorted(groups):
         members = sorted(groups[name], key=lambda n: n.name)
         head = _elect(members, problems)
-        ips = []
-        for node in members:
-            ips.append(ipaddress.ip_network(mesh_ips[node.name]))
-            ips.extend(node.extra_cidrs)
+        ips = [net for node in members for net in own[node.name]]
         segments.append(_segment(name, members[0].location, members, head, ips))
     for peer in spec.peers:
         segments.append(_segment(peer.name, None, [], peer, peer.allowed_ips))
@@ -200,22 +211,21 @@ def _private(spec, a, b):
 
 def _relays(spec, segments, problems):
     relays = {}
-    for i, a in enumerate(segments):
-        a_public = a.head.endpoint is not None
-        for b in segments[i + 1:]:
-            if a_public or b.head.endpoint is not None:
-                continue        # a public endpoint is usable from anywhere: the pair peers directly
+    # a public endpoint is usable from anywhere: only pairs of segments without one may need a relay
+    hidden = [seg for seg in segments if seg.head.endpoint is None]
+    for i, a in enumerate(hidden):
+        for b in hidden[i + 1:]:
             if (a.is_peer and b.is_peer) or _private(spec, a, b) or _linked(a, b):
                 continue
-            via = [r for r in segments if not r.is_peer and r is not a and r is not b
-                   and not _private(spec, r, a) and not _private(spec, r, b)
-                   and _endpoint(r.head, a.head) is not None and _endpoint(r.head, b.head) is not None]
-            if not via:
+            via = next((r for r in segments if not r.is_peer and r is not a and r is not b
+                        and not _private(spec, r, a) and not _private(spec, r, b)
+                        and _endpoint(r.head, a.head) is not None and _endpoint(r.head, b.head) is not None), None)
+            if via is None:
                 problems.append(Problem(_label(a), "endpoint", "cannot reach %s: neither has an endpoint the other "
                                         "can use, and no location with a public endpoint can relay between them"
                                         % _label(b)))
                 continue
-            relays[(a.name, b.name)] = via[0].name
+            relays[(a.name, b.name)] = via.name
     if problems:
         raise MeshError(problems)
     return relays
@@ -234,6 +244,11 @@ def _keepalive(spec, own, own_ep_for_other, other_ep_for_own):
     ``own`` can reach the other side but cannot be reached by it (it sits behind NAT)."""
     if own_ep_for_other is None:
         return None
+    return _reaching_keepalive(spec, own, other_ep_for_own)
+
+
+def _reaching_keepalive(spec, own, other_ep_for_own):
+    """``_keepalive`` where ``own`` has an endpoint for the other side."""
     if own.keepalive is not None:
         return own.keepalive or None
     return spec.keepalive if other_ep_for_own is None else None
@@ -241,32 +256,91 @@ def _keepalive(spec, own, own_ep_for_other, other_ep_for_own):
 
 # --- entries --------------------------------------------------------------------------------------------
 
-def _segment_entries(spec, seg, segments, extra, by_name):
-    """Entries of ``seg``'s head for every other segment (direct, or with the ranges it relays added).
-    ``extra`` maps a relay segment to the segments ``seg`` reaches through it."""
+class _Views:
+    """Every segment head's entries, one per other segment it peers with. Most pairs have nothing of their
+    own (no shared private network, no relayed ranges): such a pair's entry depends on the viewer only
+    through its keepalive, reachability and kind, so all viewers alike share one row of entries (and one
+    PeerEntry object per peer: n nodes make O(n) entries, not O(n^2)). The other pairs get entries of their
+    own from ``_entry``."""
+
+    def __init__(self, spec, segments, by_name):
+        self.spec, self.by_name = spec, by_name
+        self.order = sorted(segments, key=lambda seg: seg.head.name)    # entries come sorted by name
+        self.index = {id(seg): i for i, seg in enumerate(self.order)}
+        self.named = {}     # name -> segments (a location may share its name with an external peer)
+        self.rows = {}      # (viewer behind NAT, keepalive, viewer is a peer) -> entries aligned with order
+        self.shared = {}    # (segment index, keepalive) -> PeerEntry
+        self.local = {}     # location -> node segments whose head has private addresses, in segment order
+        for seg in segments:
+            self.named.setdefault(seg.name, []).append(seg)
+            if not seg.is_peer and seg.head.private_ips:
+                self.local.setdefault(seg.location, []).append(seg)
+
+    def entries(self, seg, extra):
+        """``seg``'s entries, by name; ``extra`` maps a relay segment to the segments reached through it."""
+        head = seg.head
+        kind = (head.endpoint is None, _reaching_keepalive(self.spec, head, head.endpoint), seg.is_peer)
+        row = self.rows.get(kind)
+        if row is None:
+            row = self.rows[kind] = [self._shared(i, other, kind) for i, other in enumerate(self.order)]
+        row = list(row)
+        row[self.index[id(seg)]] = None
+        for other in self._own_pairs(seg, extra):
+            row[self.index[id(other)]] = _entry(self.spec, seg, other, extra, self.by_name)
+        return list(filter(None, row))     # PeerEntry objects are always true
+
+    def _own_pairs(self, seg, extra):
+        """The segments ``seg`` sees in a way of its own: through a shared private network, or as a relay."""
+        out = [other for name in extra for other in self.named.get(name, ())]
+        if not seg.is_peer and seg.head.private_ips:
+            out.extend(other for other in self.local.get(seg.location, ())
+                       if other is not seg and _shared_address(other.head, seg.head) is not None)
+        return out
+
+    def _shared(self, i, other, kind):
+        """``_entry`` for a viewer of ``kind`` with nothing of its own to ``other``."""
+        nat, keepalive, viewer_is_peer = kind
+        out_ep = other.head.endpoint
+        if (viewer_is_peer and other.is_peer) or (out_ep is None and nat):
+            return None
+        keepalive = keepalive if out_ep is not None else None
+        entry = self.shared.get((i, keepalive))
+        if entry is None:
+            entry = self.shared[(i, keepalive)] = PeerEntry(
+                name=other.head.name, public_key=other.head.public_key, endpoint=out_ep, allowed_ips=other.ips,
+                keepalive=keepalive, kind="peer" if other.is_peer else "node", relays=[],
+                allowed_text=other.ips_text)
+        return entry
+
+
+def _entry(spec, seg, other, extra, by_name):
+    """The entry of ``seg``'s head for ``other`` (direct, or with the ranges it relays added), or None."""
     head = seg.head
-    cross = spec.granularity == "cross"
-    entries = []
-    for other in segments:
-        if other is seg or (seg.is_peer and other.is_peer) or (cross and _private(spec, seg, other)):
-            continue
-        out_ep = _endpoint(other.head, head)
-        in_ep = _endpoint(head, other.head)
-        if out_ep is None and in_ep is None:
-            continue
-        relayed = sorted(extra.get(other.name, []))
-        if relayed:
-            ips = _sorted_nets(list(other.ips) + [n for name in relayed for n in by_name[name].ips])
-            text = [str(n) for n in ips]
-        else:
-            ips, text = other.ips, other.ips_text
-        entries.append(PeerEntry(name=other.head.name, public_key=other.head.public_key,
-                                 endpoint=out_ep, allowed_ips=ips, keepalive=_keepalive(spec, head, out_ep, in_ep),
-                                 kind="peer" if other.is_peer else "node", relays=relayed, allowed_text=text))
-    return entries
+    if (seg.is_peer and other.is_peer) or (spec.granularity == "cross" and _private(spec, seg, other)):
+        return None
+    out_ep = _endpoint(other.head, head)
+    in_ep = _endpoint(head, other.head)
+    if out_ep is None and in_ep is None:
+        return None
+    relayed = sorted(extra.get(other.name, []))
+    if relayed:
+        ips = _sorted_nets(list(other.ips) + [n for name in relayed for n in by_name[name].ips])
+        text = [str(n) for n in ips]
+    else:
+        ips, text = other.ips, other.ips_text
+    return PeerEntry(name=other.head.name, public_key=other.head.public_key, endpoint=out_ep, allowed_ips=ips,
+                     keepalive=_keepalive(spec, head, out_ep, in_ep), kind="peer" if other.is_peer else "node",
+                     relays=relayed, allowed_text=text)
 
 
-def _member_entries(spec, seg, leader, mesh_ips, problems):
+def _head_entries(spec, seg, entries, own, problems):
+    """The head's entries for other segments and, as a location's leader, for its members; by name."""
+    if len(seg.nodes) == 1:
+        return entries
+    return sorted(entries + _member_entries(spec, seg, seg.head, own, problems), key=lambda e: e.name)
+
+
+def _member_entries(spec, seg, leader, own, problems):
     entries = []
     for node in seg.nodes:
         if node is leader:
@@ -275,43 +349,55 @@ def _member_entries(spec, seg, leader, mesh_ips, problems):
         if out_ep is None and in_ep is None:
             problems.append(Problem(node.name, "private_ips", "cannot reach %s, the leader of location %s: give "
                                     "both addresses on a shared private network, or an endpoint" % (leader.name, seg.name)))
-        ips = [ipaddress.ip_network(mesh_ips[node.name])] + list(node.extra_cidrs)
-        entries.append(PeerEntry(name=node.name, public_key=node.public_key, endpoint=out_ep,
-                                 allowed_ips=_sorted_nets(ips), keepalive=_keepalive(spec, leader, out_ep, in_ep)))
+        ips = own[node.name]
+        entries.append(PeerEntry(name=node.name, public_key=node.public_key, endpoint=out_ep, allowed_ips=ips,
+                                 keepalive=_keepalive(spec, leader, out_ep, in_ep), allowed_text=[str(n) for n in ips]))
     return entries
 
 
-def _leader_entry(spec, seg, member, segments, problems):
+def _through_leader(spec, segments):
+    """member -> the ranges its leader carries for it: the mesh CIDR, the other nodes' extra CIDRs and the
+    external peers' ranges outside the mesh CIDR, collapsed, with their text (shared by members without extra
+    CIDRs)."""
+    common = [spec.cidr]
+    extra = []      # (node, network)
+    for seg in segments:
+        extra.extend((node, net) for node in seg.nodes for net in node.extra_cidrs)
+        if seg.is_peer:
+            common.extend(n for n in seg.ips if not (n.version == spec.cidr.version and n.subnet_of(spec.cidr)))
+    cache = {}
+
+    def ranges(member):
+        key = id(member) if member.extra_cidrs else None
+        if key not in cache:
+            nets = _collapse(common + [net for node, net in extra if node is not member])
+            cache[key] = nets, [str(n) for n in nets]
+        return cache[key]
+    return ranges
+
+
+def _leader_entry(spec, seg, member, through_leader, problems):
     """A member's only peer is its leader, which carries the whole mesh for it."""
     leader = seg.head
-    ranges = [spec.cidr]
-    for other in segments:
-        for node in other.nodes:
-            if node is not member:
-                ranges.extend(node.extra_cidrs)
-        if other.is_peer:
-            ranges.extend(n for n in other.ips if not (n.version == spec.cidr.version and n.subnet_of(spec.cidr)))
     out_ep, in_ep = _endpoint(leader, member), _endpoint(member, leader)
     if out_ep is None and in_ep is None:
         return []   # reported once by _member_entries
-    return [PeerEntry(name=leader.name, public_key=leader.public_key, endpoint=out_ep,
-                      allowed_ips=_collapse(ranges), keepalive=_keepalive(spec, member, out_ep, in_ep))]
+    nets, text = through_leader(member)
+    return [PeerEntry(name=leader.name, public_key=leader.public_key, endpoint=out_ep, allowed_ips=nets,
+                      keepalive=_keepalive(spec, member, out_ep, in_ep), allowed_text=text)]
 
 
-def _private_routes(spec, seg, segments):
-    """Routes to the mesh ranges of privately linked nodes, via their address on the shared network."""
+def _private_routes(spec, seg, local):
+    """Routes to the mesh ranges of privately linked nodes, via their address on the shared network.
+    ``local``: location -> node segments whose head has private addresses (the only ones linked so)."""
     routes = []
-    for other in segments:
+    if spec.granularity != "cross" or seg.is_peer:
+        return routes
+    for other in local.get(seg.location, ()):
         if other is not seg and _private(spec, seg, other):
             via = _shared_address(other.head, seg.head)
             routes.extend((net, via) for net in other.ips)
     return sorted(routes, key=lambda r: (r[0].version, r[0].network_address, r[0].prefixlen))
-
-
-def _mark_forward(nodes, segments, relay_name):
-    for seg in segments:
-        if seg.name == relay_name and not seg.is_peer:
-            nodes[seg.head.name].forward = True
 
 
 def _sorted_nets(nets):

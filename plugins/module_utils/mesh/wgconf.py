@@ -28,36 +28,55 @@ def render(config, private_key=None, preshared_keys=None):
     ``address``, ``listen_port``, optional ``mtu``/``fwmark``/``table``, and ``peers``. ``preshared_keys``
     maps a peer's public key to its preshared key. Secrets appear only when passed in as arguments, never
     from ``config`` (which is plain data that may be logged)."""
-    iface = config.get("interface", {})
-    lines = [HEADER.rstrip("\n"), "[Interface]"]
-    if iface.get("address"):
-        lines.append("Address = %s" % ", ".join(iface["address"]))
-    if iface.get("listen_port"):
-        lines.append("ListenPort = %d" % int(iface["listen_port"]))
-    if iface.get("mtu"):
-        lines.append("MTU = %d" % int(iface["mtu"]))
-    if iface.get("fwmark"):
-        lines.append("FwMark = %s" % iface["fwmark"])
-    if iface.get("table") not in (None, ""):
-        lines.append("Table = %s" % iface["table"])
-    if private_key:
-        lines.append("PrivateKey = %s" % private_key)
+    psks = preshared_keys or {}
+    out = [interface_text(config.get("interface", {}), private_key)]
     for peer in sorted(config.get("peers", []), key=lambda p: (p.get("name") or "", p["public_key"])):
-        lines.append("")
-        lines.append("[Peer]")
-        if peer.get("name"):
-            lines.append("# %s" % peer["name"])
-        lines.append("PublicKey = %s" % peer["public_key"])
-        psk = (preshared_keys or {}).get(peer["public_key"])
-        if psk:
-            lines.append("PresharedKey = %s" % psk)
-        if peer.get("allowed_ips"):
-            lines.append("AllowedIPs = %s" % ", ".join(peer["allowed_ips"]))
-        if peer.get("endpoint"):
-            lines.append("Endpoint = %s" % peer["endpoint"])
-        if peer.get("persistent_keepalive"):
-            lines.append("PersistentKeepalive = %d" % int(peer["persistent_keepalive"]))
-    return "\n".join(lines) + "\n"
+        parts = peer_parts(peer.get("name"), peer["public_key"], peer.get("allowed_ips"), peer.get("endpoint"),
+                           peer.get("persistent_keepalive"))
+        out.append(peer_text(parts, psks.get(peer["public_key"])))
+    return "".join(out)
+
+
+def interface_text(iface, private_key=None):
+    """The header comment and the [Interface] section of ``render``."""
+    lines = [HEADER, "[Interface]\n"]
+    if iface.get("address"):
+        lines.append("Address = %s\n" % ", ".join(iface["address"]))
+    if iface.get("listen_port"):
+        lines.append("ListenPort = %d\n" % int(iface["listen_port"]))
+    if iface.get("mtu"):
+        lines.append("MTU = %d\n" % int(iface["mtu"]))
+    if iface.get("fwmark"):
+        lines.append("FwMark = %s\n" % iface["fwmark"])
+    if iface.get("table") not in (None, ""):
+        lines.append("Table = %s\n" % iface["table"])
+    if private_key:
+        lines.append("PrivateKey = %s\n" % private_key)
+    return "".join(lines)
+
+
+def peer_parts(name, public_key, allowed_ips, endpoint, keepalive):
+    """One [Peer] section of ``render`` (with the blank line before it) as ``(head, tail, whole)``: a
+    PresharedKey line goes between head and tail (see ``peer_text``); ``whole`` is the section without one.
+    Holds nothing secret, so callers may cache it per peer entry."""
+    head = ("\n[Peer]\n# %s\nPublicKey = %s\n" % (name, public_key) if name
+            else "\n[Peer]\nPublicKey = %s\n" % (public_key,))
+    tail = []
+    if allowed_ips:
+        tail.append("AllowedIPs = %s\n" % ", ".join(allowed_ips))
+    if endpoint:
+        tail.append("Endpoint = %s\n" % endpoint)
+    if keepalive:
+        tail.append("PersistentKeepalive = %d\n" % int(keepalive))
+    tail = "".join(tail)
+    return head, tail, head + tail
+
+
+def peer_text(parts, preshared_key=None):
+    """The [Peer] section from ``peer_parts``, with the PresharedKey line when ``preshared_key`` is given."""
+    if preshared_key:
+        return "%sPresharedKey = %s\n%s" % (parts[0], preshared_key, parts[1])
+    return parts[2]
 
 
 def parse(text):
