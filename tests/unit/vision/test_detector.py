@@ -154,6 +154,18 @@ def test_bad_start_is_one_clear_error(args, words):
     assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("name,missing,words", [
+    ("hog-people", "HOGDescriptor", "has no HOG people detector"),
+    ("haar-faces+hog-people", "HOGDescriptor", "has no HOG people detector"),
+    ("haar-faces", "data", "cannot load the Haar cascade"),
+])
+def test_an_opencv_without_the_classic_detectors_is_a_clear_error(monkeypatch, name, missing, words):
+    """OpenCV 5 (what the H100 machine has) ships neither the HOG people detector nor the cascades."""
+    monkeypatch.delattr(cv2, missing)
+    with pytest.raises(backends.BackendError, match=words):
+        backends.create(name, "cpu")
+
+
 def test_torch_backend_is_a_clear_error_until_it_can_run():
     if importlib.util.find_spec("torch") is None:
         with pytest.raises(backends.BackendError, match="needs the Python package 'torch'"):

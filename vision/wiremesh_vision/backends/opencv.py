@@ -54,6 +54,9 @@ class HogPeople(_OpenCV):
 
     def __init__(self, device: str):
         super().__init__(device)
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise BackendError("OpenCV %s has no HOG people detector (OpenCV 5 dropped it): install "
+                               "opencv-python-headless>=4.8,<5, or use --backend torch" % cv2.__version__)
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
