@@ -34,11 +34,32 @@ def state_path(args):
     return os.path.join(args.inventory, ".wiremesh", "%s.state.json" % args.group)
 
 
-def load_plan(path):
+def read_state(path, password_file=None):
+    """The state file's text; a vault-encrypted one is decrypted with the password in ``password_file`` (or
+    $ANSIBLE_VAULT_PASSWORD_FILE), like ``ansible-vault view``."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data.startswith(b"$ANSIBLE_VAULT;"):
+        return data.decode("utf-8")
+    password_file = password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+    if not password_file:
+        raise CliError("the state file %s is vault-encrypted: give --vault-password-file FILE (or set "
+                       "$ANSIBLE_VAULT_PASSWORD_FILE)" % path)
+    from ansible.errors import AnsibleError   # pylint: disable=import-outside-toplevel
+    from ansible.parsing.dataloader import DataLoader   # pylint: disable=import-outside-toplevel
+    from ansible.parsing.vault import VaultLib, get_file_vault_secret   # pylint: disable=import-outside-toplevel
+    try:
+        secret = get_file_vault_secret(filename=os.path.abspath(password_file), loader=DataLoader())
+        secret.load()
+        return VaultLib([("default", secret)]).decrypt(data).decode("utf-8")
+    except AnsibleError as exc:
+        raise CliError("cannot decrypt the state file %s with %s: %s" % (path, password_file, exc))
+
+
+def load_plan(path, password_file=None):
     """The ``plan`` of a state file; nothing else of the file (its preshared keys) is kept in memory."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            plan = json.load(handle).get("plan")
+        plan = json.loads(read_state(path, password_file)).get("plan")
     except FileNotFoundError:
         raise CliError("no state file %s: run playbooks/mesh.yml first, or give --state / --inventory" % path)
     except (OSError, ValueError, AttributeError) as exc:
@@ -57,7 +78,7 @@ def dump(data, fmt):
 
 def cmd_showconf(args):
     showconf = mesh("showconf")
-    plan = load_plan(state_path(args))
+    plan = load_plan(state_path(args), args.vault_password_file)
     try:
         if args.kind == "peer":
             config = showconf.peer_config(plan, args.name)
@@ -89,7 +110,7 @@ def to_svg(dot_text):
 
 
 def cmd_graph(args):
-    text = mesh("graph").to_dot(load_plan(state_path(args)), name=args.group)
+    text = mesh("graph").to_dot(load_plan(state_path(args), args.vault_password_file), name=args.group)
     if args.format == "svg":
         text = to_svg(text)
     if args.output and args.output != "-":
@@ -108,12 +129,12 @@ def cmd_status(args):
         try:
             with open(args.report, encoding="utf-8") as handle:
                 report = json.load(handle)
-            plan = load_plan(path) if os.path.exists(path) else {}
+            plan = load_plan(path, args.vault_password_file) if os.path.exists(path) else {}
             text, failures = status_mod.render_report(report, now, plan)
         except (OSError, ValueError, KeyError) as exc:
             raise CliError("cannot read the report %s: %s" % (args.report, exc))
         return text + "\n", 1 if failures else 0
-    plan = load_plan(path)
+    plan = load_plan(path, args.vault_password_file)
     try:
         gathered = status_mod.gather(args.inventory, args.group, args.interface)
     except status_mod.StatusError as exc:
@@ -129,6 +150,8 @@ def parser():
                         help="inventory directory (default: $WIREMESH_INVENTORY, else inventories/lab)")
     common.add_argument("--group", default="mesh", help="the mesh's inventory group (default: mesh)")
     common.add_argument("--state", help="state file (default: INVENTORY/.wiremesh/GROUP.state.json)")
+    common.add_argument("--vault-password-file", metavar="FILE",
+                        help="password of a vault-encrypted state file (default: $ANSIBLE_VAULT_PASSWORD_FILE)")
     common.add_argument("--interface", default="wg0", help="WireGuard interface name (default: wg0)")
     subs = top.add_subparsers(dest="command", required=True)
     show = subs.add_parser("showconf", parents=[common], help="what a peer or node configures (no secrets)")

@@ -16,7 +16,7 @@ from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import gr
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.files import atomic_write, ensure_dir
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault, load
 
 
 def _read(path):
@@ -42,7 +42,7 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg="no state file %s: plan the mesh first" % params["state_path"])
                 return result
             try:
-                plan = load(params["state_path"]).get("plan")
+                plan = load(params["state_path"], Vault.of(self._loader)).get("plan")
             except StateError as exc:
                 result.update(failed=True, msg=str(exc))
                 return result

@@ -15,7 +15,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_plan_args import (
     ARGUMENT_SPEC, NODE_VARS, run)
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load, locked, save
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import (
+    NO_SECRET, StateError, Vault, is_vaulted, load, locked, save)
 
 _MISSING = object()
 
@@ -33,14 +34,20 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         path = params["state_path"]
+        self._vault = Vault.of(self._loader)
+        if params["state_vault"] and path and not self._vault.lib.secrets:
+            # before anything is planned or any host is touched (the role's pre-flight check runs this too)
+            result.update(failed=True, msg="state_vault: the state file %s is to be vault-encrypted, but the run has "
+                                           "no vault secret: %s" % (path, NO_SECRET))
+            return result
         try:
             if path is None:
                 return self._plan(result, params, task_vars, mesh_state.empty(), None)
             if not params["require_keys"]:
                 # the pre-flight check never writes: no lock either, so a run it stops leaves no file behind
-                return self._plan(result, params, task_vars, load(path), path)
+                return self._plan(result, params, task_vars, load(path, self._vault), path)
             with locked(path):
-                return self._plan(result, params, task_vars, load(path), path)
+                return self._plan(result, params, task_vars, load(path, self._vault), path)
         except StateError as exc:
             result.update(failed=True, msg=str(exc))
             return result
@@ -82,9 +89,10 @@ class ActionModule(ActionBase):
         if path is not None and params["require_keys"]:
             updated = mesh_state.update(rotated, plan, forget, new_psk if params["preshared_keys"] else None,
                                         plan_data=planned["plan"])
-            changed = updated != state
+            # a clear state file that is to be encrypted changes even when its content does not
+            changed = updated != state or (params["state_vault"] and not is_vaulted(path))
             if changed and not self._task.check_mode:
-                save(path, updated)
+                save(path, updated, self._vault, encrypt=params["state_vault"])
             result.update(changed=changed, state_path=path)
         return result
 

@@ -51,7 +51,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, load
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault, load
 
 
 class LookupModule(LookupBase):
@@ -59,7 +59,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         try:
-            state = load(self.get_option("state_path"))
+            state = load(self.get_option("state_path"), Vault.of(self._loader))
         except StateError as exc:
             raise AnsibleError(str(exc))
         return [mesh_state.psks_for(state, str(term)) for term in terms]

@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     port=dict(type="int", default=51820),
     require_keys=dict(type="bool", default=True),
     state_path=dict(type="path"),
+    state_vault=dict(type="bool", default=False),
     forget=dict(type="list", elements="str", default=[]),
     rotate=dict(type="list", elements="str", default=[]),
     preshared_keys=dict(type="bool", default=True),

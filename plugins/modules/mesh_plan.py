@@ -88,7 +88,18 @@ options:
       - A node that leaves the inventory keeps its address until it is listed in O(forget).
       - A damaged state file is refused with the path of the last good copy, never regenerated.
       - Without it, addresses follow name order and every host must take part in the run.
+      - A vault-encrypted state file is read with the run's vault secrets and stays encrypted (see O(state_vault)).
     type: path
+  state_vault:
+    description:
+      - Write the state file encrypted with Ansible Vault (the run's first vault secret, or the one the
+        C(vault_encrypt_identity) setting names), its C(.bak) copy too; a clear file is encrypted on the next
+        run (C(changed)).
+      - An encrypted state file is always written back encrypted, whatever this says; C(ansible-vault decrypt)
+        turns it back into clear text.
+      - The preshared keys are the file's only secrets; the file is mode 0600 either way.
+    type: bool
+    default: false
   forget:
     description: Nodes whose reserved mesh IP (and preshared keys) the state file should drop.
     type: list

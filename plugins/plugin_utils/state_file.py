@@ -2,7 +2,11 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The mesh state file on the controller: locked against concurrent runs, written atomically with mode
-0600 after keeping the previous version as ``<path>.bak``, and refused (never regenerated) when damaged."""
+0600 after keeping the previous version as ``<path>.bak``, and refused (never regenerated) when damaged.
+
+Optionally Ansible Vault encrypted (the preshared keys are its only secrets): written encrypted when asked,
+kept encrypted once it is (never silently written back in clear), read with the vault secrets the run was given
+(``--ask-vault-pass``, ``--vault-password-file``, ``--vault-id``)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ import fcntl
 import json
 import os
 import shutil
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
@@ -36,33 +44,97 @@ def locked(path, timeout_hint="another run"):
         os.close(fd)
 
 
-def load(path):
+NO_SECRET = ("give the run the vault password (--ask-vault-pass, --vault-password-file or --vault-id; for the "
+             "wiremesh CLI --vault-password-file or $ANSIBLE_VAULT_PASSWORD_FILE)")
+
+
+class Vault:
+    """The vault secrets of a run (``loader._vault`` of an action or lookup plugin), for the state file."""
+
+    def __init__(self, vault_lib=None):
+        self.lib = vault_lib if vault_lib is not None else VaultLib()
+
+    @classmethod
+    def of(cls, loader):
+        return cls(getattr(loader, "_vault", None))
+
+    def decrypt(self, path, data):
+        if not self.lib.secrets:
+            raise StateError("the state file %s is vault-encrypted: %s" % (path, NO_SECRET))
+        try:
+            return self.lib.decrypt(data).decode("utf-8")
+        except (AnsibleError, UnicodeDecodeError) as exc:
+            raise StateError("cannot decrypt the state file %s (wrong vault password?): %s" % (path, exc))
+
+    def encrypt(self, path, text):
+        try:
+            found = match_encrypt_secret(self.lib.secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY) if self.lib.secrets else None
+        except AnsibleError as exc:     # vault_encrypt_identity names a vault id the run was not given
+            raise StateError("cannot encrypt the state file %s: %s" % (path, exc))
+        if not found:
+            raise StateError("the state file %s is to be vault-encrypted, but the run has no vault secret: %s"
+                             % (path, NO_SECRET))
+        vault_id, secret = found
+        return self.lib.encrypt(text, secret=secret, vault_id=vault_id).decode("ascii")
+
+
+def _read(path, vault):
+    """(text, encrypted) of the file at ``path``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise StateError("cannot read the state file %s: %s" % (path, exc))
+    if is_encrypted(data):
+        return (vault or Vault()).decrypt(path, data), True
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError as exc:
+        raise StateError("cannot read the state file %s: %s" % (path, exc))
+
+
+def is_vaulted(path):
+    """True when the file at ``path`` exists and is vault-encrypted."""
+    try:
+        with open(path, "rb") as handle:
+            return is_encrypted(handle.read(64))
+    except OSError:
+        return False
+
+
+def load(path, vault=None):
     """The state in ``path``, or an empty state when the file does not exist yet."""
     if not os.path.exists(path):
         return mesh_state.empty()
     backup = path + ".bak"
     hint = ("the previous good copy is %s: restore it, or move %s away to start over (that renumbers the mesh)"
             % (backup, path)) if os.path.exists(backup) else "move it away to start over (that renumbers the mesh)"
+    text, _encrypted = _read(path, vault)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return mesh_state.check(json.load(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateError("cannot read the state file %s: %s" % (path, exc))
+        return mesh_state.check(json.loads(text))
     except ValueError as exc:
         raise StateError("the state file %s is damaged (%s); %s" % (path, exc, hint))
 
 
-def save(path, data):
-    """Write ``data`` if it differs from what is there; returns True when the file changed."""
+def save(path, data, vault=None, encrypt=False):
+    """Write ``data`` if it differs from what is there, vault-encrypted when ``encrypt`` or when the file already
+    is; returns True when the file changed (a clear file that is to be encrypted changes)."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return False
-        shutil.copy2(path, path + ".bak")
-        os.chmod(path + ".bak", 0o600)
+        old, encrypted = _read(path, vault)
+        encrypt = encrypt or encrypted
+        if old == text and encrypted == encrypt:
+            return False
+        try:
+            if encrypt and not encrypted:     # the clear copy must not survive as the backup
+                atomic_write(path + ".bak", (vault or Vault()).encrypt(path, old))
+            else:
+                shutil.copy2(path, path + ".bak")
+                os.chmod(path + ".bak", 0o600)
+        except WireGuardError as exc:
+            raise StateError(str(exc))
     try:
-        atomic_write(path, text)
+        atomic_write(path, (vault or Vault()).encrypt(path, text) if encrypt else text)
     except WireGuardError as exc:
         raise StateError(str(exc))
     return True
