@@ -35,7 +35,7 @@ class ActionModule(ActionBase):
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         path = params["state_path"]
         self._vault = Vault.of(self._loader)
-        if params["state_vault"] and path and not self._vault.lib.secrets:
+        if params["state_vault"] and path and not self._vault.secrets:
             # before anything is planned or any host is touched (the role's pre-flight check runs this too)
             result.update(failed=True, msg="state_vault: the state file %s is to be vault-encrypted, but the run has "
                                            "no vault secret: %s" % (path, NO_SECRET))

@@ -16,10 +16,6 @@ import json
 import os
 import shutil
 
-from ansible import constants as C
-from ansible.errors import AnsibleError
-from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
-
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.files import atomic_write, ensure_dir
@@ -48,18 +44,33 @@ NO_SECRET = ("give the run the vault password (--ask-vault-pass, --vault-passwor
              "wiremesh CLI --vault-password-file or $ANSIBLE_VAULT_PASSWORD_FILE)")
 
 
+VAULT_HEADER = b"$ANSIBLE_VAULT;"
+
+
+def is_encrypted(data):
+    return data.startswith(VAULT_HEADER)
+
+
 class Vault:
-    """The vault secrets of a run (``loader._vault`` of an action or lookup plugin), for the state file."""
+    """The vault secrets of a run (``loader._vault`` of an action or lookup plugin), for the state file.
+    Ansible's errors and vault are imported only when a file is encrypted or to be: importing them sets up the
+    controller's configuration and warning handling, which changes how modules run in-process (unit tests)
+    report their warnings."""
 
     def __init__(self, vault_lib=None):
-        self.lib = vault_lib if vault_lib is not None else VaultLib()
+        self.lib = vault_lib
 
     @classmethod
     def of(cls, loader):
         return cls(getattr(loader, "_vault", None))
 
+    @property
+    def secrets(self):
+        return list(getattr(self.lib, "secrets", None) or [])
+
     def decrypt(self, path, data):
-        if not self.lib.secrets:
+        from ansible.errors import AnsibleError   # pylint: disable=import-outside-toplevel
+        if not self.secrets:
             raise StateError("the state file %s is vault-encrypted: %s" % (path, NO_SECRET))
         try:
             return self.lib.decrypt(data).decode("utf-8")
@@ -67,8 +78,11 @@ class Vault:
             raise StateError("cannot decrypt the state file %s (wrong vault password?): %s" % (path, exc))
 
     def encrypt(self, path, text):
+        from ansible import constants as C   # pylint: disable=import-outside-toplevel
+        from ansible.errors import AnsibleError   # pylint: disable=import-outside-toplevel
+        from ansible.parsing.vault import match_encrypt_secret   # pylint: disable=import-outside-toplevel
         try:
-            found = match_encrypt_secret(self.lib.secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY) if self.lib.secrets else None
+            found = match_encrypt_secret(self.secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY) if self.secrets else None
         except AnsibleError as exc:     # vault_encrypt_identity names a vault id the run was not given
             raise StateError("cannot encrypt the state file %s: %s" % (path, exc))
         if not found:
