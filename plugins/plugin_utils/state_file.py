@@ -88,7 +88,7 @@ class Vault:
         if not found:
             raise StateError("the state file %s is to be vault-encrypted, but the run has no vault secret: %s"
                              % (path, NO_SECRET))
-        vault_id, secret = found
+        vault_id, secret = found[0], found[1]   # (vault id, VaultSecret)
         return self.lib.encrypt(text, secret=secret, vault_id=vault_id).decode("ascii")
 
 
