@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from .labtools import ROOT, in_host, needs_lab, playbook, recap
+from .labtools import ROOT, forget_mesh_state, in_host, needs_lab, playbook, recap
 
 INVENTORY = os.path.join(ROOT, "tests", "integration", "cross", "inventory")
 LAB_ROOT = "/srv/wiremesh-lab/xlab"
@@ -23,13 +23,10 @@ def mesh(*extra):
 def xlab():
     built = playbook("-i", INVENTORY, "playbooks/lab.yml")
     assert built.returncode == 0, built.stdout[-4000:]
-    state = os.path.join(INVENTORY, ".wiremesh")
     yield
     gone = playbook("-i", INVENTORY, "playbooks/lab_destroy.yml")
     assert gone.returncode == 0, gone.stdout[-4000:]
-    for name in ("mesh.state.json", "mesh.state.json.bak", "mesh.state.json.lock"):
-        if os.path.exists(os.path.join(state, name)):
-            os.unlink(os.path.join(state, name))
+    forget_mesh_state(INVENTORY)
 
 
 def pings_all():

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from .labtools import BIN, ROOT, lab_namespaces, needs_lab
+from .labtools import BIN, ROOT, forget_mesh_state, lab_namespaces, needs_lab
 from .labtools import playbook as run_playbook
 
 STATE = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "mesh.state.json")
-OPERATORS = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "operators.json")   # playbooks/operator.yml's
+INVENTORY = os.path.join(ROOT, "inventories", "lab")
 ADDRESS = "10.4.100.1/32"
 UNIT = "/etc/wiremesh-lab/units/wg-quick@wg0.json"
 OUTPUT = os.path.join(ROOT, "tests", "output")   # what the operator got and saw, for notes (never asserted)
@@ -77,9 +77,7 @@ def peers_var(public_key):
 
 def forget_the_mesh():
     playbook("playbooks/lab_destroy.yml")
-    for leftover in (STATE, STATE + ".bak", OPERATORS):
-        if os.path.exists(leftover):
-            os.unlink(leftover)
+    forget_mesh_state(INVENTORY)
 
 
 @pytest.fixture(scope="module")

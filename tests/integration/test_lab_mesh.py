@@ -9,13 +9,12 @@ import time
 
 import pytest
 
-from .labtools import ROOT, comm, lab_namespaces, needs_lab, pids_in, playbook, recap
+from .labtools import ROOT, comm, forget_mesh_state, lab_namespaces, needs_lab, pids_in, playbook, recap
 
 LAB_ROOT = "/srv/wiremesh-lab/lab"
 HOSTS = ("aws1", "do1", "do2", "edge")
 ALL_LAB_HOSTS = HOSTS + ("operator",)
 STATE = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "mesh.state.json")
-OPERATORS = os.path.join(ROOT, "inventories", "lab", ".wiremesh", "operators.json")
 MESH_ONLY = ("-e", "wiremesh_workloads=false")   # the workloads on top: tests/integration/test_workloads.py
 
 pytestmark = needs_lab
@@ -32,9 +31,7 @@ def lab():
     timings = {}
     destroyed = playbook("playbooks/lab_destroy.yml")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
-    for leftover in (STATE, STATE + ".bak", OPERATORS):
-        if os.path.exists(leftover):
-            os.unlink(leftover)     # a new lab has new keys: start the mesh state afresh, like `make clean`
+    forget_mesh_state(os.path.join(ROOT, "inventories", "lab"))
     start = time.monotonic()
     first = playbook("site.yml", *MESH_ONLY)
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .labtools import ROOT, in_host, lab_namespaces, needs_lab, playbook, recap
+from .labtools import ROOT, forget_mesh_state, in_host, lab_namespaces, needs_lab, playbook, recap
 
 INVENTORY = os.path.join(ROOT, "tests", "integration", "relay", "inventory")
 LAB_ROOT = "/srv/wiremesh-lab/rlab"
@@ -26,23 +26,17 @@ def must(proc, what):
     return proc
 
 
-def forget_state():
-    for name in ("mesh.state.json", "mesh.state.json.bak", "mesh.state.json.lock"):
-        if os.path.exists(os.path.join(STATE_DIR, name)):
-            os.unlink(os.path.join(STATE_DIR, name))
-
-
 @pytest.fixture(scope="module")
 def rlab():
     must(playbook("-i", INVENTORY, "playbooks/lab_destroy.yml"), "clean start")
-    forget_state()
+    forget_mesh_state(INVENTORY)
     must(playbook("-i", INVENTORY, "playbooks/lab.yml"), "lab")
     first = must(playbook("-i", INVENTORY, "playbooks/mesh.yml"), "mesh")
     with open(os.path.join(STATE_DIR, "mesh.state.json")) as handle:
         plan = json.load(handle)["plan"]
     yield {"first": first, "plan": plan}
     must(playbook("-i", INVENTORY, "playbooks/lab_destroy.yml"), "destroy")
-    forget_state()
+    forget_mesh_state(INVENTORY)
     assert not [ns for ns in lab_namespaces() if ns in ["wm-%s" % h for h in HOSTS]]
 
 

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import pytest
 
-from .labtools import BIN, ROOT, in_host, needs_lab, playbook, recap
+from .labtools import BIN, ROOT, forget_mesh_state, in_host, needs_lab, playbook, recap
 from .workloads.browser import chromium, open_page
 
 LAB_ROOT = "/srv/wiremesh-lab/lab"
-STATE_DIR = os.path.join(ROOT, "inventories", "lab", ".wiremesh")
+INVENTORY = os.path.join(ROOT, "inventories", "lab")
 OUTPUT = os.path.join(ROOT, "tests", "output")
 FORWARD = "127.0.0.1:8480"
 APP_PIDFILE = os.path.join(ROOT, ".lab", "forward-lab.pid")
@@ -93,9 +93,7 @@ def demo(tmp_path_factory):
         for pidfile in (str(forwarders / "forward-camera.pid"), str(forwarders / "forward-detector.pid"), APP_PIDFILE):
             stop_forwarder(pidfile)
         playbook("playbooks/lab_destroy.yml")
-        for name in ("mesh.state.json", "mesh.state.json.bak", "operators.json"):
-            if os.path.exists(os.path.join(STATE_DIR, name)):
-                os.unlink(os.path.join(STATE_DIR, name))
+        forget_mesh_state(INVENTORY)
 
 
 def test_first_run_converges_and_says_where_to_look(demo):
