@@ -2,14 +2,16 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Detector backends: the interface, the scores, and where each backend name comes from.
 
-A backend is a class (or factory) called with the device ("cpu", "cuda" or "auto") that returns an object
-with `name`, `device`, `labels`, `detect(image) -> [Detection]` and `versions() -> dict`. The detector server
-makes one instance per worker thread, so detect() never runs concurrently on one instance.
+A backend is a class (or factory) called with the device ("cpu", "cuda" or "auto") and its own keyword options
+that returns an object with `name`, `device`, `labels`, `detect(image) -> [Detection]` and `versions() -> dict`,
+and optionally `detect_batch(images)`, `max_batch`, `describe() -> dict` and `score_meaning`. The detector
+server makes one instance per worker thread, so no instance ever runs two calls at once.
 
 Built-in names are listed in BUILTIN as "module:attribute", imported only when chosen. Another package adds
 a backend with an entry point in the group "wiremesh_vision.backends" (name = backend name, value =
-"module:factory"). The "torch" name is the PyTorch HOG people detector (torch_backend), which runs on a GPU;
-it needs the `torch` extra."""
+"module:factory"). `yolo` (the default) is a CNN object detector with the COCO labels on onnxruntime or PyTorch,
+CPU or CUDA; it needs the `yolo` extra (onnxruntime) or the `torch` extra. `opencv-classic` is OpenCV's Haar
+frontal faces plus HOG people, light and CPU-only; `haar-faces` and `hog-people` are its two halves."""
 
 from __future__ import annotations
 
@@ -20,12 +22,11 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 ENTRY_POINT_GROUP = "wiremesh_vision.backends"
 BUILTIN = {
+    "yolo": "wiremesh_vision.backends.yolo:create",
+    "opencv-classic": "wiremesh_vision.backends.opencv:OpenCVClassic",
     "haar-faces": "wiremesh_vision.backends.opencv:HaarFaces",
     "hog-people": "wiremesh_vision.backends.opencv:HogPeople",
-    "haar-faces+hog-people": "wiremesh_vision.backends.opencv:HaarFacesHogPeople",
-    "torch": "wiremesh_vision.backends.torch_backend:create",
 }
-REQUIRES = {"torch": ("torch", "pip install 'wiremesh-vision[torch]'")}  # name -> (module, how to get it)
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -76,20 +77,13 @@ def names() -> List[str]:
     return sorted(set(BUILTIN) | set(_entry_points()))
 
 
-def create(name: str, device: str = "auto"):
+def create(name: str, device: str = "auto", **options):
     """A new instance of backend `name` on `device`; BackendError with one clear message if it cannot be."""
     plugins = _entry_points()
     if name not in BUILTIN and name not in plugins:
         raise BackendError("unknown backend %r (choose one of %s)" % (name, ", ".join(names())))
-    if name in REQUIRES:
-        module, how = REQUIRES[name]
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise BackendError("backend %s needs the Python package %r, which is not installed here (%s): %s"
-                               % (name, module, exc, how)) from None
     if name in plugins:
-        return plugins[name].load()(device)
+        return plugins[name].load()(device, **options)
     module_name, _sep, attribute = BUILTIN[name].partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -99,4 +93,4 @@ def create(name: str, device: str = "auto"):
         raise BackendError("backend %s is not available: this wiremesh-vision has no module %s, and no installed "
                            "package registers %r in the entry point group %s"
                            % (name, module_name, name, ENTRY_POINT_GROUP)) from None
-    return getattr(module, attribute)(device)
+    return getattr(module, attribute)(device, **options)

@@ -19,6 +19,7 @@ FACE_CASCADE = "haarcascade_frontalface_default.xml"
 class _OpenCV:
     labels = ()
     name = ""
+    score_meaning = "logistic of the classifier's margin past its decision threshold: 0.5 = on the threshold"
 
     def __init__(self, device: str):
         self.device = cpu_only(self.name, device)
@@ -56,7 +57,7 @@ class HogPeople(_OpenCV):
         super().__init__(device)
         if not hasattr(cv2, "HOGDescriptor"):
             raise BackendError("OpenCV %s has no HOG people detector (OpenCV 5 dropped it): install "
-                               "opencv-python-headless>=4.8,<5, or use --backend torch" % cv2.__version__)
+                               "opencv-python-headless>=4.8,<5, or use --backend yolo" % cv2.__version__)
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
@@ -68,8 +69,8 @@ class HogPeople(_OpenCV):
         return detections("person", boxes, np.ravel(weights))
 
 
-class HaarFacesHogPeople(_OpenCV):
-    name = "haar-faces+hog-people"
+class OpenCVClassic(_OpenCV):
+    name = "opencv-classic"
     labels = ("face", "person")
 
     def __init__(self, device: str):
