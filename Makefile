@@ -41,9 +41,17 @@ $(STAMP): requirements.txt requirements-dev.txt | $(APT_STAMP)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	@touch $@
 
+# PyTorch (CPU) for the detector's torch engine tests, where a CPU build is at hand (this machine's pip finds
+# one in its find-links); elsewhere those tests say why they cannot run.
+TORCH_CPU ?= torch==2.13.0+cpu
+MODEL_CACHE := .cache/models
+
 deps: $(APT_STAMP) $(STAMP)
 	@$(BIN)/python -c 'import wiremesh_cli' 2>/dev/null || $(BIN)/pip install -q -e cli/
-	@$(BIN)/python -c 'import wiremesh_vision' 2>/dev/null || $(BIN)/pip install -q -e vision/
+	@$(BIN)/python -c 'import wiremesh_vision.yolo' 2>/dev/null || $(BIN)/pip install -q -e vision/
+	@$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/pip install -q "$(TORCH_CPU)" 2>/dev/null \
+	  || echo "deps: $(TORCH_CPU) is not installable here; the torch engine tests will say so" >&2
+	@$(BIN)/wiremesh-model prepare --cache $(MODEL_CACHE) >/dev/null
 
 # --- the demo ----------------------------------------------------------------------------------------------
 demo: deps

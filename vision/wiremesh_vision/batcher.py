@@ -46,6 +46,7 @@ class Batcher:
         self.max_batch, self.max_wait = max_batch, max_wait
         self.admitted = admitted  # requests admitted and not answered yet: none left to wait for = no wait
         self.running = 0  # frames in forward passes right now
+        self.lock = threading.Lock()
         self.batches = 0
         self.threads = [threading.Thread(target=self._work, args=(instance,), name="detect-%d" % number,
                                          daemon=True) for number, instance in enumerate(instances)]
@@ -82,7 +83,8 @@ class Batcher:
                 return
             batch = self._gather(first)
             started = time.perf_counter()
-            self.running += len(batch)
+            with self.lock:
+                self.running += len(batch)
             try:
                 found = detect_batch(instance, [job.image for job in batch])
             except Exception as exc:  # pylint: disable=broad-except  # each waiting request gets the error
@@ -90,7 +92,8 @@ class Batcher:
                     job.future.set_exception(exc)
                 continue
             finally:
-                self.running -= len(batch)
+                with self.lock:
+                    self.running -= len(batch)
             done = time.perf_counter()
             self.batches += 1
             for job, detections in zip(batch, found):

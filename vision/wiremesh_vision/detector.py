@@ -176,7 +176,7 @@ def main(argv: Optional[list] = None) -> int:
                        "`wiremesh-model prepare` made)" % "WIREMESH_VISION_MODEL")
     model.add_argument("--sha256", metavar="HEX", help="refuse to start unless the model file has this sha256")
     model.add_argument("--labels", metavar="FILE", help="class names, one per line (default: the model's metadata)")
-    model.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "torch"),
+    model.add_argument("--engine", default=None, choices=("auto", "onnxruntime", "torch"),
                        help="what runs the model (auto: onnxruntime-CUDA, torch-CUDA, onnxruntime, torch)")
     model.add_argument("--threads", type=service.positive_int, default=None,
                        help="CPU threads per worker (default: the CPUs shared among the workers)")

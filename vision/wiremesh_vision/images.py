@@ -1,7 +1,7 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The photographs shipped in the package (sources and licences in vision/README.md) and where the known
-face and person are in each, in the image's own pixels as [x, y, w, h]."""
+"""The photographs shipped in the package (sources and licences in vision/README.md) and where the objects
+in each are, labelled by hand with their COCO class, in the image's own pixels as [x, y, w, h]."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from importlib import resources
 import cv2
 import numpy as np
 
-# Eileen Collins, NASA portrait (public domain), 512x512 colour.
+# Eileen Collins, NASA portrait (public domain), 512x512 colour: her frontal face, and her from the hair to
+# the bottom edge, arms included, the helmet she holds at the right not.
 ASTRONAUT = "astronaut.jpg"
 ASTRONAUT_FACE = (172, 58, 108, 112)
-# The cameraman with a tripod, by Lav Varshney (CC0), 512x512 grey; a profile face, knees up.
+ASTRONAUT_PERSON = (20, 14, 345, 498)
+# The cameraman with a tripod, by Lav Varshney (CC0), 512x512 grey; a profile face, knees up. The box is the
+# man, from his hair to his hands on the camera; the tripod's legs at the right are not in it.
 CAMERAMAN = "cameraman.jpg"
-CAMERAMAN_PERSON = (0, 62, 340, 450)
+CAMERAMAN_PERSON = (0, 64, 332, 448)
+# Chelsea the cat, by Stefan van der Walt (CC0), 451x300 colour: the head and chest up to the right ear.
+CHELSEA = "chelsea.jpg"
+CHELSEA_CAT = (0, 0, 400, 300)
+# An espresso cup on a saucer, by Rachel Michetti (CC0), 600x400 colour: the cup with its handle, not the
+# saucer or the spoon.
+COFFEE = "coffee.jpg"
+COFFEE_CUP = (173, 18, 237, 282)
 
 
 def data_bytes(name: str) -> bytes:

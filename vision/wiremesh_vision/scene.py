@@ -1,10 +1,16 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A synthetic camera scene: the two shipped photographs (a real face, a real person) drifting over a moving
-background, so that consecutive frames differ and a detector has something true to find.
+"""A synthetic camera scene: the four shipped photographs (two people, a cat, a cup) drifting slowly over a
+moving background, one in each quarter of the frame, so that consecutive frames differ and a detector has
+something true to find.
 
-`Scene.render(t)` is a pure function of the time t (seconds), and `Scene.layout(t)` says where each photograph
-and its known face/person are in that frame, which the tests use as ground truth."""
+Each photograph takes a moderate share of the frame: an object detector such as YOLOv3-tiny misses a person
+or a cat that fills its whole input, but finds it when it is a part of a larger picture. The photographs
+never overlap, each drifts inside its own quarter.
+
+`Scene.render(t)` is a pure function of the time t (seconds), and `Scene.known_regions(t)` says where each
+hand-labelled object (COCO class names, plus the astronaut's face) is in that frame, which the tests use as
+ground truth."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import numpy as np
 from . import images
 
 FEATHER = 10  # px of soft edge around each photograph, so no hard rectangle is pasted into the frame
+BAR = 22  # px kept free at the top (the app's status bar) and the bottom (the camera's caption)
 
 
 def _feather_mask(height: int, width: int) -> np.ndarray:
@@ -31,21 +38,34 @@ def _scale_box(box, crop_x, crop_y, factor):
 
 
 class Sprite:
-    """One photograph, cropped and scaled for a frame of the given height, with its known region."""
+    """One photograph, cropped and scaled to `height` px (less where its cell is smaller), with its known regions
+    [(label, (x, y, w, h))] in the sprite's own pixels."""
 
-    def __init__(self, name, crop, known, label, frame_height, share):
+    def __init__(self, name, crop, known, height, cell_w, cell_h):
         cx, cy, cw, ch = crop
         image = images.load(name)[cy:cy + ch, cx:cx + cw]
-        factor = frame_height * share / ch
+        factor = min(height / ch, cell_h / ch, cell_w / cw)
         self.image = cv2.resize(image, (round(cw * factor), round(ch * factor)),
                                 interpolation=cv2.INTER_AREA).astype(np.float32)
         self.mask = _feather_mask(*self.image.shape[:2])
-        self.known = _scale_box(known, cx, cy, factor)
-        self.label = label
+        self.known = [(label, _scale_box(box, cx, cy, factor)) for label, box in known]
 
     @property
     def size(self):
         return self.image.shape[1], self.image.shape[0]
+
+
+# (photograph, crop in its own pixels, its known regions, its height and its cell (x, y, w, h), as fractions of
+# the frame's width and of the height between the bars). Each photograph drifts inside its own cell, and no two
+# cells overlap: the cup above the astronaut on the left, the cameraman above the cat on the right. The sizes
+# are where YOLOv3-tiny finds each object once, with no second box on a part of it.
+PHOTOGRAPHS = [
+    (images.ASTRONAUT, (0, 0, 420, 512), [("face", images.ASTRONAUT_FACE), ("person", images.ASTRONAUT_PERSON)],
+     0.55, (0.0, 0.4, 0.47, 0.6)),
+    (images.CAMERAMAN, (0, 40, 420, 472), [("person", images.CAMERAMAN_PERSON)], 0.55, (0.47, 0.0, 0.53, 0.56)),
+    (images.CHELSEA, (0, 0, 451, 300), [("cat", images.CHELSEA_CAT)], 0.44, (0.47, 0.56, 0.53, 0.44)),
+    (images.COFFEE, (0, 0, 600, 400), [("cup", images.COFFEE_CUP)], 0.33, (0.0, 0.0, 0.47, 0.4)),
+]
 
 
 class Scene:
@@ -55,10 +75,12 @@ class Scene:
         if width < 160 or height < 120:
             raise ValueError("synthetic scene needs at least 160x120, got %dx%d" % (width, height))
         self.width, self.height = width, height
-        self.sprites = [
-            Sprite(images.ASTRONAUT, (40, 0, 400, 400), images.ASTRONAUT_FACE, "face", height, 0.46),
-            Sprite(images.CAMERAMAN, (0, 20, 420, 492), images.CAMERAMAN_PERSON, "person", height, 0.38),
-        ]
+        usable = height - 2 * BAR
+        # each photograph's cell: top-left corner and size in frame pixels
+        self.cells = [(round(fx * width), BAR + round(fy * usable), round(fw * width), round(fh * usable))
+                      for _name, _crop, _known, _height, (fx, fy, fw, fh) in PHOTOGRAPHS]
+        self.sprites = [Sprite(name, crop, known, share * usable, cell[2], cell[3])
+                        for (name, crop, known, share, _cell), cell in zip(PHOTOGRAPHS, self.cells)]
         self._background = self._make_background()
 
     def _make_background(self) -> np.ndarray:
@@ -70,22 +92,22 @@ class Scene:
         return np.clip(sky + waves, 0, 255).astype(np.float32)
 
     def layout(self, t: float):
-        """[(sprite, (x, y))] top-left corners at time t: a slow sinusoidal drift, each inside the frame."""
+        """[(sprite, (x, y))] top-left corners at time t: a slow sinusoidal drift of each photograph inside its
+        own quarter (at most ~10 px/s at 640x480, so boxes from a detector a second behind still fit)."""
         placed = []
-        for index, sprite in enumerate(self.sprites):
+        for index, (sprite, (cell_x, cell_y, cell_w, cell_h)) in enumerate(zip(self.sprites, self.cells)):
             w, h = sprite.size
-            span_x = max(self.width // 2 - w, 0)
-            base_x = index * (self.width // 2)
-            # slow enough (at most ~20 px/s) that boxes from a detector a second behind still fit
-            x = base_x + round(span_x * (0.5 + 0.5 * math.sin(2 * math.pi * t / (20.0 + 6 * index) + index)))
-            y = round((self.height - h) * (0.35 + 0.12 * math.sin(2 * math.pi * t / (15.0 + 4 * index))))
-            placed.append((sprite, (min(max(x, 0), self.width - w), min(max(y, 0), self.height - h))))
+            span_x, span_y = cell_w - w, cell_h - h
+            x = cell_x + round(span_x * (0.5 + 0.5 * math.sin(2 * math.pi * t / (20.0 + 3 * index) + index)))
+            y = cell_y + round(span_y * (0.5 + 0.5 * math.sin(2 * math.pi * t / (15.0 + 2 * index) + 2 * index)))
+            placed.append((sprite, (x, y)))
         return placed
 
     def known_regions(self, t: float):
-        """[(label, [x, y, w, h])] of the real face and person in the frame at time t."""
-        return [(sprite.label, [x + sprite.known[0], y + sprite.known[1], sprite.known[2], sprite.known[3]])
-                for sprite, (x, y) in self.layout(t)]
+        """[(label, [x, y, w, h])] of each known object in the frame at time t: the astronaut's face, then
+        person, person, cat, cup."""
+        return [(label, [x + box[0], y + box[1], box[2], box[3]])
+                for sprite, (x, y) in self.layout(t) for label, box in sprite.known]
 
     def render(self, t: float, caption: str = "") -> np.ndarray:
         shift = int(t * 40) % self.width

@@ -1,8 +1,9 @@
-"""wiremesh-detector: real detections on the shipped photographs and scene, bad uploads refused with 4xx JSON
-while the server keeps serving, bounded concurrency, clear start-up errors."""
+"""wiremesh-detector with the light opencv-classic backend (Haar faces + HOG people): real detections on the
+shipped photographs and scene; and the service itself with the default yolo backend: bad uploads refused with
+4xx JSON while the server keeps serving, bounded concurrency, clear start-up errors. The yolo backend's own
+tests are test_yolo_*.py."""
 
 import asyncio
-import importlib.util
 import json
 import subprocess
 
@@ -16,6 +17,7 @@ from wiremesh_vision.launch import Server, command, environment
 from wiremesh_vision.scene import Scene
 
 from .conftest import get_json, http, overlap
+from .yolo_files import model_path
 
 SCENE_TIMES = [i * 2.5 for i in range(12)]  # 0..27.5 s: the drift covers most of its range
 
@@ -30,25 +32,34 @@ def detect(url, body, content_type="image/jpeg"):
 
 
 @pytest.fixture(scope="module")
+def classic(tmp_path_factory):
+    server = Server("detector", ["--backend", "opencv-classic", "--max-body", "256KiB"],
+                    str(tmp_path_factory.mktemp("detector") / "classic.log")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
 def detector(tmp_path_factory):
-    server = Server("detector", ["--backend", "haar-faces+hog-people", "--max-body", "256KiB"],
+    """The service as it runs by default: the yolo backend."""
+    server = Server("detector", ["--model", model_path(), "--max-body", "256KiB"],
                     str(tmp_path_factory.mktemp("detector") / "detector.log")).start()
     yield server
     server.kill()
 
 
-def test_finds_the_astronauts_face(detector):
-    status, answer = detect(detector.url, images.data_bytes(images.ASTRONAUT))
+def test_finds_the_astronauts_face(classic):
+    status, answer = detect(classic.url, images.data_bytes(images.ASTRONAUT))
     assert status == 200, answer
     faces = [b for b in answer["boxes"] if b["label"] == "face"]
     assert [b for b in faces if overlap(b["box"], images.ASTRONAUT_FACE) > 0.4 and 0.5 < b["score"] <= 1.0], faces
-    assert (answer["width"], answer["height"], answer["backend"]) == (512, 512, "haar-faces+hog-people")
+    assert (answer["width"], answer["height"], answer["backend"]) == (512, 512, "opencv-classic")
     assert answer["elapsed_ms"] >= answer["detect_ms"] > 0
 
 
 def test_finds_the_face_and_the_person_in_scene_frames():
     """Backends in-process on 12 scene frames whose true face/person regions the scene knows."""
-    scene, both = Scene(), backends.create("haar-faces+hog-people", "cpu")
+    scene, both = Scene(), backends.create("opencv-classic", "cpu")
     faces = people = 0
     for t in SCENE_TIMES:
         image = cv2.imdecode(cv2.imencode(".jpg", scene.render(t))[1], cv2.IMREAD_COLOR)
@@ -65,9 +76,9 @@ def test_scores_are_ordered_margins():
     assert backends.margin_score(1e9) == 1.0 and backends.margin_score(-1e9) == 0.0
 
 
-def test_scene_frame_over_http(detector):
+def test_scene_frame_over_http(classic):
     scene = Scene()
-    status, answer = detect(detector.url, scene_jpeg(scene, 0.0))
+    status, answer = detect(classic.url, scene_jpeg(scene, 0.0))
     face = dict(scene.known_regions(0.0))["face"]
     assert status == 200 and any(b["label"] == "face" and overlap(b["box"], face) > 0.4 for b in answer["boxes"])
 
@@ -111,16 +122,22 @@ def test_errors_elsewhere_are_json(detector):
     assert get_json(detector.url + "/nowhere")[0] == 404
 
 
-def test_model_and_health(detector):
-    status, model = get_json(detector.url + "/v1/model")
-    assert status == 200 and model["backend"] == "haar-faces+hog-people" and model["device"] == "cpu"
+def test_model_and_health(classic, detector):
+    status, model = get_json(classic.url + "/v1/model")
+    assert status == 200 and model["backend"] == "opencv-classic" and model["device"] == "cpu"
     assert model["labels"] == ["face", "person"] and model["versions"]["opencv"] == cv2.__version__
+    assert model["engine"] == "opencv" and "margin" in model["score"]
+    status, model = get_json(detector.url + "/v1/model")
+    assert status == 200 and (model["backend"], model["engine"], model["provider"], model["device"]) == (
+        "yolo", "onnxruntime", "CPUExecutionProvider", "cpu")
+    assert len(model["labels"]) == 80 and model["labels"][0] == "person" and model["input"] == [416, 416]
+    assert model["versions"]["onnxruntime"] and "objectness" in model["score"]
     status, health = get_json(detector.url + "/healthz")
     assert status == 200 and health["status"] == "ok" and health["served"] >= 1 and health["bad_requests"] >= 1
 
 
 def test_busy_is_503_with_retry_after_and_health_still_answers(servers):
-    det = servers("detector", "--backend", "haar-faces+hog-people", "--workers", "1", "--queue", "0")
+    det = servers("detector", "--backend", "opencv-classic", "--workers", "1", "--max-batch", "1", "--queue", "0")
     body = images.data_bytes(images.ASTRONAUT)
 
     async def burst():
@@ -144,9 +161,11 @@ def test_busy_is_503_with_retry_after_and_health_still_answers(servers):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--backend", "yolo"], "unknown backend 'yolo'"),
+    (["--backend", "darknet"], "unknown backend 'darknet'"),
     (["--backend", "haar-faces", "--device", "cuda"], "CPU only"),
+    (["--backend", "opencv-classic", "--classes", "person"], "--classes applies to --backend yolo only"),
     (["--max-body", "lots"], "not a size"),
+    (["--score-threshold", "2"], "between 0 and 1"),
 ])
 def test_bad_start_is_one_clear_error(args, words):
     done = subprocess.run(command("detector") + args, capture_output=True, text=True, timeout=60,
@@ -156,7 +175,7 @@ def test_bad_start_is_one_clear_error(args, words):
 
 @pytest.mark.parametrize("name,missing,words", [
     ("hog-people", "HOGDescriptor", "has no HOG people detector"),
-    ("haar-faces+hog-people", "HOGDescriptor", "has no HOG people detector"),
+    ("opencv-classic", "HOGDescriptor", "has no HOG people detector"),
     ("haar-faces", "data", "cannot load the Haar cascade"),
 ])
 def test_an_opencv_without_the_classic_detectors_is_a_clear_error(monkeypatch, name, missing, words):
@@ -164,14 +183,3 @@ def test_an_opencv_without_the_classic_detectors_is_a_clear_error(monkeypatch, n
     monkeypatch.delattr(cv2, missing)
     with pytest.raises(backends.BackendError, match=words):
         backends.create(name, "cpu")
-
-
-def test_torch_backend_is_a_clear_error_until_it_can_run():
-    if importlib.util.find_spec("torch") is None:
-        with pytest.raises(backends.BackendError, match="needs the Python package 'torch'"):
-            backends.create("torch", "auto")
-    elif importlib.util.find_spec("wiremesh_vision.backends.torch_backend") is None:
-        with pytest.raises(backends.BackendError, match="no module wiremesh_vision.backends.torch_backend"):
-            backends.create("torch", "auto")
-    else:
-        pytest.skip("torch and the torch backend are both installed: the GPU tests cover it")

@@ -8,7 +8,7 @@ without batch normalisation; activations linear, leaky, relu, logistic, mish, sw
 the section, so a model that would be converted wrongly is never converted at all.
 
 Batch normalisation is folded into the convolution (w' = w * gamma / sqrt(var + eps), b' = beta - mean *
-gamma / sqrt(var + eps), eps 1e-6 as OpenCV's darknet loader folds it) in float64 and stored as float32."""
+gamma / sqrt(var + eps), eps 1e-6), in float32, as OpenCV's darknet loader folds it."""
 
 from __future__ import annotations
 
@@ -126,6 +126,20 @@ class _Weights:
                              % (self.path, self.values.size, self.offset))
 
 
+class _Counter:
+    """Stands in for the weights while counting how many values the cfg needs (ones: valid variances)."""
+
+    def __init__(self):
+        self.offset = 0
+
+    def take(self, count: int, _what: str) -> np.ndarray:
+        self.offset += count
+        return np.ones(count)
+
+    def check_used(self) -> None:
+        pass
+
+
 def _convolutional(section, index, inputs, shape, weights, path):
     channels = shape[0]
     filters = _int(section, path, "filters")
@@ -149,7 +163,8 @@ def _convolutional(section, index, inputs, shape, weights, path):
     kernel = weights.take(filters * (channels // groups) * size * size, what).reshape(
         filters, channels // groups, size, size)
     if _int(section, path, "batch_normalize", 0):
-        factor = gamma / (np.sqrt(var) + 1e-6)
+        gamma, mean, var, bias, kernel = (a.astype(np.float32) for a in (gamma, mean, var, bias, kernel))
+        factor = gamma / np.sqrt(var + np.float32(BN_EPS))
         kernel = kernel * factor[:, None, None, None]
         bias = bias - mean * factor
     height = (shape[1] + 2 * pad - size) // stride + 1
@@ -191,15 +206,25 @@ def _relative(value: int, index: int) -> int:
     return index + value if value < 0 else value
 
 
+def parameter_count(cfg_text: str, cfg_path: str = "model.cfg") -> int:
+    """How many float32 values the weights file of this cfg holds after its header."""
+    counter = _Counter()
+    _build(cfg_text, counter, cfg_path)
+    return counter.offset
+
+
 def read(cfg_text: str, weights: bytes, cfg_path: str = "model.cfg", weights_path: str = "model.weights") -> Network:
     """The network the cfg describes, with the weights loaded; ModelError naming the file on any problem."""
+    return _build(cfg_text, _Weights(weights, weights_path), cfg_path)
+
+
+def _build(cfg_text: str, reader, cfg_path: str) -> Network:
     sections = parse_cfg(cfg_text, cfg_path)
     net = sections[0]
     height, width = _int(net, cfg_path, "height"), _int(net, cfg_path, "width")
     channels = _int(net, cfg_path, "channels", 3)
     if height < 32 or width < 32 or channels != 3:
         raise ModelError("%s: [net] needs width and height of at least 32 and channels=3" % cfg_path)
-    reader = _Weights(weights, weights_path)
     layers: List[Layer] = []
     shape = (channels, height, width)
     for index, section in enumerate(sections[1:]):
