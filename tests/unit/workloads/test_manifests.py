@@ -72,6 +72,11 @@ def test_detector_asks_for_a_gpu_on_the_gpu_location(rendered):
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["nodeSelector"] == {"wiremesh.io/location": "aws-eu-central-1"}
     assert container["command"][:4] == ["wiremesh-detector", "--bind", "$(POD_IP)", "--port"]
+    # the GPU image (a CUDA engine) running the yolo backend on the model baked into it by vision/Containerfile
+    assert container["image"].endswith("-cuda")
+    command = container["command"]
+    assert command[command.index("--backend") + 1] == "yolo"
+    assert command[command.index("--model") + 1] == "/opt/wiremesh-vision/models/yolov3-tiny-coco.onnx"
 
 
 def test_app_reaches_camera_and_detector_through_their_services(rendered):
