@@ -124,6 +124,11 @@ def test_letterbox_places_the_frame_and_decode_puts_boxes_back():
     rows[2] = [210, 210, 65, 65, 0.9, 0.1, 0.7]  # overlaps, other class: kept
     found = decode.decode(rows, "cxcywh-obj-cls", placed, 0.3)
     assert found == [(0, 0.81, (270, 190, 100, 100)), (1, 0.63, (273, 193, 100, 100))]
+    inner = np.array([rows[0], [208, 208, 20, 30, 0.9, 0.7, 0.1], [208, 208, 20, 30, 0.9, 0.1, 0.7]], np.float32)
+    found = decode.decode(inner, "cxcywh-obj-cls", placed, 0.3)  # the small box of class 0 lies inside the big one
+    assert [(c, box) for c, _score, box in found] == [(0, (270, 190, 100, 100)), (1, (305, 217, 31, 46))]
+    assert len(decode.nms(np.array([[0, 0, 100, 100], [10, 10, 30, 40]], float), np.array([0.9, 0.8]),
+                          np.array([0, 0]), contain=1.0)) == 2  # containment off: plain IoU keeps both
     v8 = np.array([[208, 208, 65, 65, 0.9, 0.05]], np.float32)  # no objectness column
     assert decode.decode(v8, "cxcywh-cls", placed, 0.3) == [(0, 0.9, (270, 190, 100, 100))]
     assert decode.layout_of((1, 2535, 85), 80) == "cxcywh-obj-cls"

@@ -19,6 +19,10 @@ import numpy as np
 
 PAD_VALUE = 127  # darknet letterboxes with grey 0.5
 NMS_IOU = 0.45
+# A box lying this much (share of its own area) inside a better box of the same class is the same object seen
+# by another of the network's heads (YOLOv3-tiny's 26x26 head often reports a person's or a cup's core inside
+# the 13x13 head's whole box); plain IoU misses such pairs, because the inner box is small.
+NMS_CONTAIN = 0.8
 MAX_DETECTIONS = 100
 LAYOUTS = ("cxcywh-obj-cls", "cxcywh-cls")
 
@@ -69,20 +73,22 @@ def _scores(rows: np.ndarray, layout: str, allowed: Optional[np.ndarray]) -> Tup
     return best, probs[np.arange(len(rows)), best]
 
 
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one x1, y1, x2, y2 box with each of boxes."""
+def overlaps(box: np.ndarray, boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(IoU, share of each box's own area inside `box`) of one x1, y1, x2, y2 box with each of boxes."""
     inter_w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
     inter_h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
     inter = inter_w * inter_h
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
+    return inter / np.maximum(area + areas - inter, 1e-9), inter / np.maximum(areas, 1e-9)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, threshold: float = NMS_IOU,
-        limit: int = MAX_DETECTIONS) -> np.ndarray:
-    """Indexes kept by greedy per-class NMS, best first. Classes never suppress each other: each class's boxes
-    are moved to a region of their own (the offset trick), so one pass serves every class."""
+        limit: int = MAX_DETECTIONS, contain: float = NMS_CONTAIN) -> np.ndarray:
+    """Indexes kept by greedy per-class NMS, best first: a box goes when its IoU with a better box of its class
+    is over `threshold`, or when at least `contain` of it lies inside one (1.0 turns that off). Classes never
+    suppress each other: each class's boxes are moved to a region of their own (the offset trick), so one pass
+    serves every class."""
     if not len(boxes):
         return np.zeros(0, np.int64)
     shifted = boxes + (classes.astype(np.float64) * (boxes.max() + 1.0))[:, None]
@@ -92,7 +98,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, threshold: f
         first = order[0]
         keep.append(int(first))
         rest = order[1:]
-        order = rest[iou(shifted[first], shifted[rest]) <= threshold]
+        union, inside = overlaps(shifted[first], shifted[rest])
+        order = rest[(union <= threshold) & ((inside < contain) | (contain >= 1.0))]
     return np.array(keep, np.int64)
 
 

