@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from .labtools import BIN, ROOT, forget_mesh_state, in_host, needs_lab, playbook, recap
+from .workloads import scene_truth
 from .workloads.browser import chromium, open_page
 
 LAB_ROOT = "/srv/wiremesh-lab/lab"
@@ -32,7 +33,7 @@ FORWARD = "127.0.0.1:8480"
 APP_PIDFILE = os.path.join(ROOT, ".lab", "forward-lab.pid")
 TOOL = os.path.join(ROOT, "tools", "lab_forward.py")
 SCANNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads", "portscan.py")
-# the synthetic scene (real faces) whatever cameras this machine has; WIREMESH_TEST_VISION_SOURCE pins the package
+# the synthetic scene (real people, a cat, a cup) whatever cameras this machine has; WIREMESH_TEST_VISION_SOURCE pins the package
 # source (e.g. a copy) so that edits to vision/ during the run do not count as the rerun's changes
 EXTRA = ("-e", "edge_camera_source=synthetic") + (
     ("-e", "vision_common_source=" + os.environ["WIREMESH_TEST_VISION_SOURCE"])
@@ -127,10 +128,12 @@ def test_stats_through_the_forwarder_show_frames_and_detections(demo):
     assert second["path_label"] == "edge \u2192 do1 \u2192 aws1 over WireGuard"
 
 
-def green_runs(image):
-    """Longest horizontal and vertical runs of box-green pixels (faces are boxed in pure green (0, 255, 0))."""
-    b, g, r = (image[:, :, i].astype(int) for i in range(3))
-    mask = (g > 150) & (g - np.maximum(r, b) > 100)
+PERSON_BGR = (0, 165, 255)  # the app draws person boxes in orange (#ffa500)
+
+
+def colour_runs(image, bgr=PERSON_BGR):
+    """Longest horizontal and vertical runs of pixels within 40 of the colour `bgr` (a drawn box's edges)."""
+    mask = np.all(np.abs(image.astype(int) - np.array(bgr)) <= 40, axis=2)
 
     def longest(rows):
         best = 0
@@ -143,8 +146,15 @@ def green_runs(image):
     return longest(mask), longest(mask.T)
 
 
+def iou(box, region):
+    ax, ay, aw, ah = box
+    bx, by, bw, bh = region
+    inter = max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+    return inter / float(aw * ah + bw * bh - inter)
+
+
 @pytest.mark.skipif(not chromium(), reason="needs the Debian package chromium")
-def test_a_browser_sees_the_stream_move_and_boxes_on_the_faces(demo):
+def test_a_browser_sees_the_stream_move_and_labelled_boxes_on_the_people(demo):
     async def look():
         async with open_page("http://%s/" % FORWARD) as page:
             deadline = time.monotonic() + 60
@@ -172,17 +182,49 @@ def test_a_browser_sees_the_stream_move_and_boxes_on_the_faces(demo):
         image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         crops.append(image[int(y * scale):int((y + h) * scale), int(x * scale):int((x + w) * scale)])
     moved = [float(np.mean(cv2.absdiff(a, b))) for a, b in zip(crops, crops[1:])]
-    runs = [green_runs(c) for c in crops]
+    runs = [colour_runs(c) for c in crops]
     with urllib.request.urlopen(demo["camera"] + "/jpeg", timeout=10) as response:   # the camera's own frame
         raw = cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
-    keep("workloads_browser.json", {"img_box": box, "mean_abs_diff": moved, "green_runs": runs,
-                                    "raw_camera_green_runs": green_runs(raw), "page_text": texts[-1]})
+    keep("workloads_browser.json", {"img_box": box, "mean_abs_diff": moved, "person_colour_runs": runs,
+                                    "raw_camera_person_colour_runs": colour_runs(raw), "page_text": texts[-1]})
     assert min(moved) > 0.5, moved                     # the stream updates between screenshots
-    assert any(hx >= 30 and vx >= 30 for hx, vx in runs), runs   # a drawn box: long green edges both ways
-    assert max(green_runs(raw)) < 15                   # ... which the camera's raw picture does not have
+    assert any(hx >= 30 and vx >= 30 for hx, vx in runs), runs   # a drawn person box: long edges both ways
+    assert max(colour_runs(raw)) < 15                  # ... which the camera's raw picture does not have
     assert "edge \u2192 do1 \u2192 aws1 over WireGuard" in texts[-1]
+    assert re.search(r"yolo on onnxruntime \(CPUExecutionProvider, cpu\)", texts[-1]), texts[-1]
+    assert re.search(r"person \d+", texts[-1]), texts[-1]   # the per-class counts
     numbers = [int(re.search(r"(\d+) out", t).group(1)) for t in texts]
     assert numbers[-1] > numbers[0], numbers           # the page's live figures update too
+
+
+def test_person_boxes_lie_on_the_people_not_on_the_tripod(demo):
+    """The app's newest annotated frames (what the page shows) with the boxes drawn in them (X-Boxes, X-Labels):
+    every person of the scene, located in the frame itself, is covered by a person box at IoU >= 0.5 in most
+    frames, and no person box lies off the people (the cameraman's tripod, the cat, the cup)."""
+    covered, frames, stray = {}, [], []
+    deadline = time.monotonic() + 40
+    while len(frames) < 16 and time.monotonic() < deadline:
+        with urllib.request.urlopen("http://%s/frame" % FORWARD, timeout=10) as response:
+            body, headers = response.read(), response.headers
+        time.sleep(1.0)
+        if headers.get("X-Annotated") != "1":
+            continue
+        frame = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        people = scene_truth.regions(frame)
+        drawn = [tuple(b) for b, label in zip(json.loads(headers["X-Boxes"]), json.loads(headers["X-Labels"]))
+                 if label == "person"]
+        frames.append({"people": people, "person_boxes": drawn})
+        for number, region in enumerate(people):
+            covered.setdefault(number, []).append(max((iou(b, region) for b in drawn), default=0.0))
+        stray += [b for b in drawn if max((iou(b, region) for region in people), default=0.0) < 0.3]
+        if len(frames) == 1:
+            keep("workloads_frame_people.jpg", body)
+    keep("workloads_people.json", {"frames": frames, "covered_iou": covered, "stray_person_boxes": stray})
+    assert len(frames) >= 8, frames
+    assert len(covered) == 2, covered                  # the scene's two people: the astronaut, the cameraman
+    for number, ious in covered.items():
+        assert sum(i >= 0.5 for i in ious) >= 0.6 * len(ious), (number, ious)
+    assert not stray, stray
 
 
 def unit_pid(host, unit):
