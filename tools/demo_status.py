@@ -5,7 +5,8 @@
     python3 tools/demo_status.py [--url http://127.0.0.1:8480/] [--seconds 3]
 
 Reads the web app's /stats twice through the lab forwarder (127.0.0.1 only) and prints the page URL with the live
-figures: frames/s out, detector latency p50/p95, detections, the path the frames travel. Exit status 1 when the
+figures: frames/s out, what the detector runs on (backend, engine, provider, device), its latency p50/p95, the
+detections per class, the objects in view, the path the frames travel. Exit status 1 when the
 app does not answer or no frame flowed in the interval, so `make demo` fails instead of printing a dead URL."""
 
 import argparse
@@ -19,6 +20,20 @@ import urllib.request
 def get_stats(url, timeout=5.0):
     with urllib.request.urlopen(url.rstrip("/") + "/stats", timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def per_class(counts):
+    """"person 2, cat 1" from {"person": 2, "cat": 1}, most first; "none" when empty."""
+    ranked = sorted((counts or {}).items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join("%s %d" % item for item in ranked) or "none"
+
+
+def detector_name(stats):
+    """"yolo on onnxruntime (CPUExecutionProvider, cpu)" from the app's detector_model, else just the backend."""
+    model = stats.get("detector_model")
+    if not model:
+        return "%s (engine not known yet)" % (stats.get("backend") or "?")
+    return "%s on %s (%s, %s)" % tuple(model.get(key) or "?" for key in ("backend", "engine", "provider", "device"))
 
 
 def render(url, first, second, seconds):
@@ -37,9 +52,10 @@ def render(url, first, second, seconds):
             second.get("fps", 0.0), frames, seconds,
             "connected" if second.get("camera_connected") else "DOWN",
             "connected" if second.get("detector_connected") else "DOWN"),
-        "  detector       %s backend, latency p50 %s / p95 %s, %d detections so far" % (
-            second.get("backend", "?"), ms(latency.get("p50")), ms(latency.get("p95")),
-            second.get("detections", 0)),
+        "  detector       %s, latency p50 %s / p95 %s, %d detections so far: %s" % (
+            detector_name(second), ms(latency.get("p50")), ms(latency.get("p95")), second.get("detections", 0),
+            per_class(second.get("class_totals"))),
+        "  in view        %s" % per_class(second.get("classes")),
     ]
     if not healthy and second.get("last_error"):
         lines.append("  last error     %s" % second["last_error"])

@@ -1,10 +1,11 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """wiremesh-app: pulls the edge camera's MJPEG, sends the newest frame to the detector whenever the detector
-is free, draws the latest boxes on every frame and serves the annotated MJPEG at /stream, a page at /, and
-/stats. Frames that arrive while the detector is busy are drawn but not sent (never a queue). When the camera
-or the detector goes away it retries with a backoff of at most 2 s; without a detector the stream goes on,
-marked as not annotated."""
+is free, draws the latest boxes (class and score, a colour per class) on every frame and serves the annotated
+MJPEG at /stream, a page at /, and /stats (with counts per class and what the detector runs on, asked from its
+/v1/model each time it connects). Frames that arrive while the detector is busy are drawn but not sent (never
+a queue). When the camera or the detector goes away it retries with a backoff of at most 2 s; without a
+detector the stream goes on, marked as not annotated."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import logging
 import string
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Optional, Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -33,6 +35,8 @@ BOX_TTL = 3.0  # s: boxes older than this are no longer drawn
 CAMERA_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=5)
 DETECTOR_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=2)
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError, EOFError)
+MODEL_KEYS = ("backend", "engine", "provider", "device")  # what /stats repeats from the detector's /v1/model
+MODEL_RETRY = 10.0  # s between asking a connected detector's /v1/model again after a failed try
 
 
 class Backoff:
@@ -82,15 +86,22 @@ class Link:
 
 
 class Pipeline:
-    def __init__(self, camera_url: str, detector_url: str, threshold: float, path_label: str, quality: int):
+    def __init__(self, camera_url: str, detector_url: str, threshold: float, path_label: str, quality: int,
+                 classes: Optional[Sequence[str]] = None):
         self.detect_url = detector_url.rstrip("/") + "/v1/detect"
+        self.model_url = detector_url.rstrip("/") + "/v1/model"
         self.threshold, self.path_label, self.quality = threshold, path_label, quality
+        self.classes = None if classes is None else frozenset(classes)  # None: every class
         self.camera = Link(self, "camera", camera_url)
         self.detector = Link(self, "detector", detector_url)
         self.last_error: Optional[dict] = None
         self.counts = {"frames_in": 0, "frames_out": 0, "detections": 0, "detector_requests": 0}
         self.latency, self.detector_elapsed = Samples(), Samples()
         self.result = {"time": 0.0, "boxes": [], "size": (0, 0), "backend": None}
+        self.class_totals: Counter = Counter()  # boxes kept from every detector answer, per class
+        self.classes_drawn: Counter = Counter()  # the boxes on the newest frame out, per class
+        self.detector_model: Optional[dict] = None  # MODEL_KEYS from /v1/model, per connection
+        self.model_asked = -MODEL_RETRY
         self.started = time.monotonic()
         self.drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draw")
         self.frames_in: Optional[Latest] = None
@@ -102,8 +113,8 @@ class Pipeline:
         self.frames_in, self.frames_out = Latest(), Latest()
         self.session = aiohttp.ClientSession(headers={"User-Agent": "wiremesh-app/" + __version__})
         self.tasks = [asyncio.ensure_future(job()) for job in (self.read_camera, self.ask_detector, self.draw)]
-        LOG.info("path %s: camera %s, detector %s, threshold %.2f", self.path_label, self.camera.url,
-                 self.detector.url, self.threshold)
+        LOG.info("path %s: camera %s, detector %s, threshold %.2f, classes %s", self.path_label, self.camera.url,
+                 self.detector.url, self.threshold, "all" if self.classes is None else ",".join(sorted(self.classes)))
 
     async def stop(self, _app) -> None:
         for task in self.tasks:
@@ -154,10 +165,31 @@ class Pipeline:
             raise Unavailable("HTTP %d: %s" % (response.status, error))
         self.latency.add((time.monotonic() - sent) * 1000)
         self.detector_elapsed.add(float(answer.get("elapsed_ms", 0)))
-        boxes = [b for b in answer["boxes"] if b.get("score", 0) >= self.threshold]
+        boxes = [b for b in answer["boxes"] if b.get("score", 0) >= self.threshold
+                 and (self.classes is None or b.get("label") in self.classes)]
         self.counts["detections"] += len(boxes)
+        self.class_totals.update(b.get("label") for b in boxes)
         self.result = {"time": time.monotonic(), "boxes": boxes, "backend": answer.get("backend"),
                        "size": (answer.get("width", 0), answer.get("height", 0))}
+
+    async def _learn_model(self) -> None:
+        """What the detector runs (backend, engine, provider, device), from its GET /v1/model."""
+        self.model_asked = time.monotonic()
+        try:
+            async with self.session.get(self.model_url, timeout=DETECTOR_TIMEOUT) as response:
+                answer = await response.json(content_type=None)
+            if response.status != 200 or not isinstance(answer, dict):
+                raise Unavailable("HTTP %d" % response.status)
+        except (Unavailable, ValueError) + NETWORK_ERRORS as exc:
+            LOG.warning("detector %s: %s; asking again in %.0f s", service.public_url(self.model_url),
+                        str(exc) or type(exc).__name__, MODEL_RETRY)
+            return
+        self.detector_model = {key: answer.get(key) for key in MODEL_KEYS}
+        LOG.info("detector runs %(backend)s on %(engine)s (%(provider)s, %(device)s)", self.detector_model)
+
+    def _detector_down(self, exc: BaseException) -> float:
+        self.detector_model = None  # asked again when it is back: it may be another detector
+        return self.detector.down(exc)
 
     async def ask_detector(self) -> None:
         seq = -1
@@ -173,16 +205,18 @@ class Pipeline:
                     self.detector.up()
                     await asyncio.sleep(min(exc.retry_after, 2.0))
                     continue
-                await asyncio.sleep(self.detector.down(exc))
+                await asyncio.sleep(self._detector_down(exc))
                 continue
             except (ValueError,) + NETWORK_ERRORS as exc:
-                await asyncio.sleep(self.detector.down(exc))
+                await asyncio.sleep(self._detector_down(exc))
                 continue
             except Exception as exc:  # pylint: disable=broad-except  # never let the sender die
                 LOG.exception("asking the detector failed")
-                await asyncio.sleep(self.detector.down(exc))
+                await asyncio.sleep(self._detector_down(exc))
                 continue
             self.detector.up()
+            if self.detector_model is None and time.monotonic() - self.model_asked >= MODEL_RETRY:
+                await self._learn_model()
 
     # --- drawing -------------------------------------------------------------------------------------------
     def _status(self, boxes) -> tuple:
@@ -221,19 +255,26 @@ class Pipeline:
                 continue
             out += 1
             self.counts["frames_out"] += 1
+            self.classes_drawn = Counter(d["label"] for d in drawn)
             headers = dict(frame.headers, **{"X-Detections": str(len(drawn)), "X-Annotated": "1" if ok else "0",
-                                             "X-Boxes": service.dumps([d["box"] for d in drawn])})
+                                             "X-Boxes": service.dumps([d["box"] for d in drawn]),
+                                             "X-Labels": service.dumps([d["label"] for d in drawn])})
             self.frames_out.publish(Frame(out, jpeg_bytes, frame.captured, headers))
 
     # --- HTTP ----------------------------------------------------------------------------------------------
     def stats(self) -> dict:
+        shown = set(self.class_totals) | set(self.classes_drawn)
         return dict(
             self.counts, fps=self.frames_out.rate.per_second(), input_fps=self.frames_in.rate.per_second(),
             detector_latency_ms=self.latency.summary(), detector_elapsed_ms=self.detector_elapsed.summary(),
             camera_connected=self.camera.connected, detector_connected=self.detector.connected,
             last_error=self.last_error, clients=self.frames_out.clients, threshold=self.threshold,
-            backend=self.result["backend"], camera_url=self.camera.url, detector_url=self.detector.url,
-            path_label=self.path_label, uptime_s=round(time.monotonic() - self.started, 1), version=__version__)
+            class_filter=None if self.classes is None else sorted(self.classes),
+            classes=dict(self.classes_drawn.most_common()), class_totals=dict(self.class_totals.most_common()),
+            class_colours={label: annotate.css_colour(label) for label in sorted(shown)},
+            backend=self.result["backend"], detector_model=self.detector_model, camera_url=self.camera.url,
+            detector_url=self.detector.url, path_label=self.path_label,
+            uptime_s=round(time.monotonic() - self.started, 1), version=__version__)
 
     async def handle_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.stats())
@@ -274,31 +315,24 @@ def _url(text: str) -> str:
     return text
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("threshold is a score between 0 and 1, not %r" % text)
-    return value
-
-
 def main(argv: Optional[list] = None) -> int:
     parse = service.parser("wiremesh-app", DESCRIPTION, 8080)
     parse.add_argument("--camera-url", type=_url, required=True, metavar="URL",
                        help="the edge camera's MJPEG, e.g. http://EDGE:8081/mjpeg")
     parse.add_argument("--detector-url", type=_url, required=True, metavar="URL",
                        help="the detector's base URL, e.g. http://DET:8082")
-    parse.add_argument("--threshold", type=_threshold, default=0.5,
-                       help="draw boxes scoring at least this (0..1, default 0.5)")
+    parse.add_argument("--threshold", type=service.score, default=0.35,
+                       help="draw and count boxes scoring at least this (0..1, default 0.35)")
+    parse.add_argument("--classes", type=service.class_list, default=None, metavar="A,B",
+                       help="draw and count only these classes, e.g. person,cat (default: all)")
     parse.add_argument("--path-label", default="edge \u2192 app \u2192 detector",
                        help="how the page names the path the data takes")
     parse.add_argument("--quality", type=service.jpeg_quality, default=80,
                        help="JPEG quality 1..100 of the annotated stream (default 80)")
     args = parse.parse_args(argv)
     service.setup_logging(args.log_level)
-    pipeline = Pipeline(args.camera_url, args.detector_url, args.threshold, args.path_label, args.quality)
+    pipeline = Pipeline(args.camera_url, args.detector_url, args.threshold, args.path_label, args.quality,
+                        args.classes)
     return service.run(make_app(pipeline), args.bind, args.port, LOG)
 
 

@@ -143,23 +143,6 @@ def make_app(detector: Detector, max_body: int) -> web.Application:
     return app
 
 
-def _classes(text: str) -> list:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("a class filter names at least one class, e.g. person,cat")
-    return names
-
-
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a score threshold is between 0 and 1, not %r" % text)
-    return value
-
-
 YOLO_OPTIONS = {"model": "--model", "sha256": "--sha256", "labels": "--labels", "engine": "--engine",
                 "threads": "--threads", "score_threshold": "--score-threshold", "classes": "--classes",
                 "input_size": "--input-size"}
@@ -180,9 +163,9 @@ def main(argv: Optional[list] = None) -> int:
                        help="what runs the model (auto: onnxruntime-CUDA, torch-CUDA, onnxruntime, torch)")
     model.add_argument("--threads", type=service.positive_int, default=None,
                        help="CPU threads per worker (default: the CPUs shared among the workers)")
-    model.add_argument("--score-threshold", type=_score, default=None,
+    model.add_argument("--score-threshold", type=service.score, default=None,
                        help="report objects scoring at least this (default 0.35)")
-    model.add_argument("--classes", type=_classes, default=None, metavar="A,B",
+    model.add_argument("--classes", type=service.class_list, default=None, metavar="A,B",
                        help="report only these classes, e.g. person,cat (default: all)")
     model.add_argument("--input-size", type=service.positive_int, default=None,
                        help="network input size for models without a fixed one (default 416)")

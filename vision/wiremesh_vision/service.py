@@ -51,6 +51,25 @@ def jpeg_quality(text: str) -> int:
     return int(text)
 
 
+def class_list(text: str) -> list:
+    """'person,cat' -> ['person', 'cat'] (a --classes filter)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("a class filter names at least one class, e.g. person,cat")
+    return names
+
+
+def score(text: str) -> float:
+    """A score threshold between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a score threshold is between 0 and 1, not %r" % text)
+    return value
+
+
 def parser(prog: str, description: str, port: int) -> argparse.ArgumentParser:
     """An ArgumentParser with --bind, --port, --log-level and --version."""
     parse = argparse.ArgumentParser(prog=prog, description=description)

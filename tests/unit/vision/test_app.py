@@ -1,26 +1,59 @@
-"""wiremesh-app end to end on 127.0.0.1: camera -> app -> detector, boxes drawn on the stream; the detector or
-the camera killed and restarted on the same port while the app keeps streaming and recovers by itself."""
+"""wiremesh-app end to end on 127.0.0.1: camera (the synthetic scene) -> app -> detector (yolo), labelled boxes
+in a colour per class drawn on the stream, counts per class and the detector's engine in /stats, on the page
+and in the `make demo` summary, a class filter; the detector or the camera killed and restarted on the same
+port while the app keeps streaming and recovers by itself."""
 
+import collections
 import json
+import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
 
+from wiremesh_vision import annotate
 from wiremesh_vision.client import collect_sync
 
-from .conftest import get_json, http, wait_for
+from .conftest import ROOT, get_json, http, wait_for
+from .yolo_files import model_path
 
 RECOVERY = 10.0  # s the app may take to see a returned peer (it retries at least every 2 s)
+SCENE = {"person": 2, "cat": 1, "cup": 1}  # what the synthetic scene shows
+MODEL_KEYS = ("backend", "engine", "provider", "device")
+# Just enough of a browser for the page's script: elements by id, fetch("stats") answering STATS; after the
+# first refresh it prints the rows it filled in.
+PAGE_SHIM = """
+const STATS = %s, elements = {};
+const text = kid => typeof kid === "string" ? kid : kid.textContent;
+function createElement(tag) {
+  return {tag, textContent: "", className: "", style: {}, children: [],
+          replaceChildren(...kids) { this.children = kids; this.textContent = kids.map(text).join(""); },
+          append(...kids) { this.children.push(...kids); this.textContent = this.children.map(text).join(""); }};
+}
+globalThis.document = {createElement, getElementById: id => elements[id] || (elements[id] = createElement("td"))};
+globalThis.location = {host: "127.0.0.1"};
+globalThis.fetch = async () => ({json: async () => STATS});
+globalThis.setInterval = () => 0;
+%s
+setTimeout(() => console.log(JSON.stringify({model: elements.model.textContent, error: elements.error.textContent,
+  classes: elements.classes.children.map(e => [e.textContent, e.children[0].style.background])})), 100);
+"""
 
 
 @pytest.fixture
-def chain(servers):
+def detector(servers):
+    return servers("detector", "--model", model_path(), "--workers", "1")
+
+
+@pytest.fixture
+def chain(servers, detector):
     camera = servers("camera", "--synthetic", "--fps", "10")
-    detector = servers("detector", "--backend", "haar-faces", "--workers", "1")
     app = servers("app", "--camera-url", camera.url + "/mjpeg", "--detector-url", detector.url,
                   "--path-label", "edge \u2192 app \u2192 detector (test)")
     return camera, detector, app
@@ -30,27 +63,73 @@ def stats(app):
     return get_json(app.url + "/stats", timeout=10)[1]
 
 
-def annotated_part(app, seconds=20.0):
-    """A /stream part on which the app drew at least one box."""
+def labelled_part(app, wanted, seconds=30.0):
+    """A /stream part on which the app drew the classes counted in wanted ({"person": 2, ...}), exactly."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for part in collect_sync(app.url + "/stream", seconds=2.0, limit=50):
-            if int(part.headers.get("x-detections", "0")) > 0:
+            if collections.Counter(json.loads(part.headers.get("x-labels", "[]"))) == wanted:
                 return part
-    raise AssertionError("no annotated frame within %.0f s; stats %s" % (seconds, stats(app)))
+    raise AssertionError("no frame with %s within %.0f s; stats %s" % (wanted, seconds, stats(app)))
 
 
-def test_stream_has_boxes_drawn(chain):
+def edge_colour(image, box):
+    """The median colour of a drawn box's left and right edges (tags sit on its top edge)."""
+    x, y, w, h = box
+    edges = np.concatenate([image[y + 6:y + h - 6, x:x + 2], image[y + 6:y + h - 6, x + w - 1:x + w + 1]], axis=1)
+    return np.median(edges.reshape(-1, 3), axis=0)
+
+
+def test_stream_has_labelled_boxes_in_a_colour_per_class(chain):
     _camera, _detector, app = chain
-    part = annotated_part(app)
+    part = labelled_part(app, SCENE)
     image = cv2.imdecode(np.frombuffer(part.body, np.uint8), cv2.IMREAD_COLOR)
-    x, y, w, h = json.loads(part.headers["x-boxes"])[0]
-    edge = image[y:y + 2, x + 4:x + w - 4].reshape(-1, 3).astype(int)  # the box's top line, face = green
-    assert edge[:, 1].mean() > 180 and edge[:, 0].mean() < 110 and edge[:, 2].mean() < 110, edge.mean(axis=0)
+    labels, boxes = json.loads(part.headers["x-labels"]), json.loads(part.headers["x-boxes"])
+    assert int(part.headers["x-detections"]) == len(labels) == len(boxes) == 4
+    for label, box in zip(labels, boxes):
+        assert np.abs(edge_colour(image, box) - annotate.colour(label)).max() < 40, (label, edge_colour(image, box))
     assert part.headers["x-annotated"] == "1" and float(part.headers["x-timestamp"]) > time.time() - 60
     now = stats(app)
     assert now["detections"] > 0 and now["camera_connected"] and now["detector_connected"]
-    assert now["frames_out"] > 0 and now["detector_latency_ms"]["p50"] > 0 and now["backend"] == "haar-faces"
+    assert now["frames_out"] > 0 and now["detector_latency_ms"]["p50"] > 0 and now["backend"] == "yolo"
+
+
+def test_stats_count_each_class_and_name_the_detectors_engine(chain):
+    _camera, detector, app = chain
+    wait_for(lambda: stats(app)["classes"] == SCENE, 30, what="the scene's objects counted in /stats")
+    now = stats(app)
+    assert set(now["class_totals"]) >= set(SCENE) and sum(now["class_totals"].values()) == now["detections"]
+    assert now["class_colours"] == {label: annotate.css_colour(label) for label in now["class_totals"]}
+    assert now["class_filter"] is None and now["threshold"] == 0.35
+    model = get_json(detector.url + "/v1/model")[1]
+    assert now["detector_model"] == {key: model[key] for key in MODEL_KEYS}
+    assert now["detector_model"]["backend"] == "yolo" and now["detector_model"]["engine"] in ("onnxruntime", "torch")
+
+
+def test_class_filter_draws_and_counts_only_those_classes(servers, detector):
+    camera = servers("camera", "--synthetic", "--fps", "10")
+    app = servers("app", "--camera-url", camera.url + "/mjpeg", "--detector-url", detector.url,
+                  "--classes", "cat, person", "--threshold", "0.35")
+    part = labelled_part(app, {"person": 2, "cat": 1})
+    assert "cup" not in part.headers["x-labels"]
+    parts = collect_sync(app.url + "/stream", seconds=2.0, limit=50)
+    assert parts and all(set(json.loads(p.headers["x-labels"])) <= {"person", "cat"} for p in parts)
+    now = stats(app)
+    assert now["class_filter"] == ["cat", "person"] and now["threshold"] == 0.35
+    assert set(now["class_totals"]) == {"person", "cat"} and sum(now["class_totals"].values()) == now["detections"]
+
+
+def test_demo_summary_names_the_engine_and_the_classes(chain):
+    _camera, detector, app = chain
+    wait_for(lambda: stats(app)["classes"] == SCENE, 30, what="the scene's objects counted in /stats")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "demo_status.py"), "--url", app.url + "/",
+                           "--seconds", "1"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    model = get_json(detector.url + "/v1/model")[1]
+    line = [text for text in done.stdout.splitlines() if text.strip().startswith("detector ")][0]
+    assert line.split(None, 1)[1].startswith("%s on %s (%s, %s), latency p50 " % tuple(model[k] for k in MODEL_KEYS))
+    totals = line.split("detections so far: ")[1]
+    assert all(label in totals for label in SCENE), line
 
 
 def test_page_shows_the_path(chain):
@@ -60,20 +139,42 @@ def test_page_shows_the_path(chain):
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "edge \u2192 app \u2192 detector (test)" in page and 'src="stream"' in page
     assert "127.0.0.1:%d" % camera.port in page and "127.0.0.1:%d" % detector.port in page
+    # per-class counts with the boxes' colours and the detector's engine, from /stats each second
+    assert 'id="classes"' in page and "s.class_colours[name]" in page and "s.classes[name]" in page
+    assert 'id="model"' in page and "describe(s.detector_model)" in page and "setInterval(refresh, 1000)" in page
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="running the page's script needs node")
+def test_page_script_shows_counts_per_class_and_the_engine(chain):
+    _camera, _detector, app = chain
+    wait_for(lambda: stats(app)["classes"] == SCENE, 30, what="the scene's objects counted in /stats")
+    script = http(app.url + "/")[2].decode("utf-8").split("<script>")[1].split("</script>")[0]
+    now = stats(app)
+    done = subprocess.run(["node", "-"], input=PAGE_SHIM % (json.dumps(now), script), capture_output=True,
+                          text=True, timeout=60, check=True)
+    shown = json.loads(done.stdout)
+    assert shown["model"] == "%s on %s (%s, %s)" % tuple(now["detector_model"][k] for k in MODEL_KEYS)
+    assert shown["error"] == "none"
+    assert sorted(shown["classes"]) == sorted(
+        ["%s %d (%d so far)" % (label, now["classes"].get(label, 0), total), now["class_colours"][label]]
+        for label, total in now["class_totals"].items())
 
 
 def test_detector_down_and_back(chain):
     _camera, detector, app = chain
-    wait_for(lambda: stats(app)["detections"] > 0, 30, what="first detections")
+    wait_for(lambda: stats(app)["detector_model"], 30, what="first detections and the detector's model")
     detector.kill()
     wait_for(lambda: not stats(app)["detector_connected"], RECOVERY, what="app sees the detector gone")
     parts = collect_sync(app.url + "/stream", seconds=2.0, limit=50)
     assert len(parts) >= 3 and all(p.headers["x-annotated"] == "0" for p in parts[1:])  # still streaming, marked
-    assert "detector" in stats(app)["last_error"]["message"]
-    before = stats(app)["detections"]
+    assert all(p.headers["x-labels"] == "[]" for p in parts[1:])
+    now = stats(app)
+    assert "detector" in now["last_error"]["message"] and now["detector_model"] is None and now["classes"] == {}
+    before = now["detections"]
     detector.start()  # same port
     wait_for(lambda: stats(app)["detections"] > before, RECOVERY, what="detections resume")
     assert stats(app)["detector_connected"]
+    wait_for(lambda: stats(app)["detector_model"], RECOVERY, what="the detector's model asked again")
 
 
 def test_camera_down_and_back(chain):

@@ -1,6 +1,8 @@
 """wiremesh-camera: MJPEG with parseable JPEG parts at about the asked rate, one shared capture loop that a
-stalled client does not hold up, /jpeg, /html, a looped video file, clear start-up errors, clean SIGTERM."""
+stalled client does not hold up, /jpeg, /html, a looped video file, the synthetic scene's labelled objects,
+clear start-up errors, clean SIGTERM."""
 
+import collections
 import re
 import signal
 import socket
@@ -11,11 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
+from wiremesh_vision import backends
 from wiremesh_vision.client import collect_sync
 from wiremesh_vision.launch import command, environment
 from wiremesh_vision.sources import video_devices
 
 from .conftest import get_json, http
+from .yolo_files import model_path
 
 
 def decode(body):
@@ -82,6 +86,15 @@ def test_video_file_is_played_and_looped(servers, tmp_path):
     levels = [int(decode(p.body).mean()) for p in parts]
     assert len(parts) > 5 and max(levels) - min(levels) > 100  # different frames, and more than the 5 in the file
     assert get_json(cam.url + "/healthz")[1]["kind"] == "file"
+
+
+def test_synthetic_frames_show_two_people_a_cat_and_a_cup(servers):
+    """The camera's own 640x480 frames (caption bar included), as the app gets them, through the yolo backend."""
+    yolo = backends.create("yolo", "cpu", model=model_path(), score_threshold=0.35)
+    cam = servers("camera", "--synthetic", "--fps", "5")
+    parts = collect_sync(cam.url + "/mjpeg", seconds=3.0, limit=4)
+    counted = [collections.Counter(d.label for d in yolo.detect(decode(p.body))) for p in parts]
+    assert len(parts) >= 3 and sum(c == {"person": 2, "cat": 1, "cup": 1} for c in counted) >= len(parts) - 1, counted
 
 
 @pytest.mark.skipif(bool(video_devices()), reason="this machine has a /dev/video* device")
