@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
 
 .PHONY: help deps demo demo-clouds test test-clouds unit integration sanity lint molecule bench chaos clean lab mesh \
-	report build bench-gpu
+	report build bench-gpu gpu-check
 
 help:
 	@echo "make demo   - the lab (network namespaces), its WireGuard mesh and the video-detection demo on it (needs root)"
@@ -21,7 +21,8 @@ help:
 	@echo "make test-clouds - provision, inventory, rerun, teardown and bad input against the emulators"
 	@echo "make bench  - planner and lab benchmarks (JSON in bench/results.json)"
 	@echo "make chaos  - fault scenarios on the lab: recovery time and lost pings (needs root)"
-	@echo "make bench-gpu - people detector frames/s and latency, OpenCV CPU vs torch CPU vs CUDA (gpu_* in bench/results.json)"
+	@echo "make bench-gpu - yolo detector CPU vs CUDA: frames/s, latency at batch 1/8/32, 25 fps streams per GPU (gpu_* in bench/results.json)"
+	@echo "make gpu-check - on a bare GPU host: gpu_facts, gpu.yml, detector on CUDA, GPU tests, bench-gpu as one JSON (tools/gpu_check.sh)"
 	@echo "make clean  - remove every namespace, process and file the lab made"
 
 # --- dependencies ------------------------------------------------------------------------------------------
@@ -139,17 +140,26 @@ chaos: deps
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/
 
-# The detector on the CPU and on a GPU, same frames (bench/gpu.py). No `deps`: a GPU host may have PyTorch
-# system-wide and no package registry, so this takes the first Python that imports torch, cv2 and numpy.
-# Extra arguments: make bench-gpu BENCH_GPU_ARGS="--seconds 20".
+# The yolo detector on the CPU and on a GPU, same model and frames (bench/gpu.py): each engine at batch 1/8/32, and
+# the 25 fps streams one detector service sustains. No `deps`: a GPU host may have PyTorch system-wide and no
+# package registry, so this takes the first Python that imports numpy, cv2, aiohttp and onnxruntime or torch.
+# Extra arguments: make bench-gpu BENCH_GPU_ARGS="--seconds 10 --model FILE.onnx".
 bench-gpu:
-	@py=""; for candidate in $(VENV)-torch/bin/python python3; do \
-	  if command -v "$$candidate" >/dev/null 2>&1 && "$$candidate" -c 'import torch, cv2, numpy' >/dev/null 2>&1; then \
-	    py=$$candidate; break; fi; \
+	@py=""; for candidate in $(BIN)/python python3; do \
+	  if command -v "$$candidate" >/dev/null 2>&1 && "$$candidate" -c 'import numpy, cv2, aiohttp, importlib.util as u; \
+	     assert u.find_spec("onnxruntime") or u.find_spec("torch")' >/dev/null 2>&1; then py=$$candidate; break; fi; \
 	done; \
-	if [ -z "$$py" ]; then \
-	  echo "bench-gpu: no Python here imports torch, cv2 and numpy (tried $(VENV)-torch/bin/python, python3)" >&2; exit 1; fi; \
-	PYTHONPATH=vision$${PYTHONPATH:+:$$PYTHONPATH} "$$py" bench/gpu.py $(BENCH_GPU_ARGS)
+	if [ -z "$$py" ]; then echo "bench-gpu: no Python here imports numpy, cv2, aiohttp and onnxruntime or torch" \
+	  "(tried $(BIN)/python, python3)" >&2; exit 1; fi; \
+	"$$py" bench/gpu.py $(BENCH_GPU_ARGS)
+
+# Issue 13, step 1, on a bare GPU host (no Ansible, no systemd, no package registry; so no `deps`): gpu_facts,
+# playbooks/gpu.yml (check mode, then for real), the detector on CUDA, the GPU tests and bench/gpu.py, written as one
+# JSON file and a log into GPU_CHECK_OUT. Its wheel folder (ansible-core, pytest, the model) is made beforehand where
+# a registry answers: tools/gpu_check_wheels.sh. Extra arguments: GPU_CHECK_ARGS="--python python3.12 --budget 300".
+GPU_CHECK_OUT ?= .tmp/gpu-check-out
+gpu-check:
+	bash tools/gpu_check.sh --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 # --- cleanup -----------------------------------------------------------------------------------------------
 clean:

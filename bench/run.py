@@ -8,7 +8,9 @@ per host, each looping over all hosts.
 meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
 lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up;
 lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py).
-video_fps, latency_p50_ms/_p95_ms, detector_cpu_fps: the demo workload (bench/vision.py) on 127.0.0.1;
+detector_yolo_cpu_* / detector_classic_cpu_* (fps, p50/p95 ms, 1 client and _2streams): the detector service over
+HTTP per backend on the same scene frames; video_fps, latency_p50_ms/_p95_ms: the demo workload with the yolo
+detector (bench/vision.py), all on 127.0.0.1;
 mesh_video_fps, mesh_latency_*: the same viewer on the lab demo (edge -> do1 over WireGuard, through the forwarder
 that make demo starts), side by side; mesh_latency_added_p50_ms is the difference of the two p50s."""
 

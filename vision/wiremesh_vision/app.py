@@ -87,7 +87,7 @@ class Link:
 
 class Pipeline:
     def __init__(self, camera_url: str, detector_url: str, threshold: float, path_label: str, quality: int,
-                 classes: Optional[Sequence[str]] = None):
+                 classes: Optional[Sequence[str]] = None, in_flight: int = 2):
         self.detect_url = detector_url.rstrip("/") + "/v1/detect"
         self.model_url = detector_url.rstrip("/") + "/v1/model"
         self.threshold, self.path_label, self.quality = threshold, path_label, quality
@@ -97,7 +97,8 @@ class Pipeline:
         self.last_error: Optional[dict] = None
         self.counts = {"frames_in": 0, "frames_out": 0, "detections": 0, "detector_requests": 0}
         self.latency, self.detector_elapsed = Samples(), Samples()
-        self.result = {"time": 0.0, "boxes": [], "size": (0, 0), "backend": None}
+        self.result = {"time": 0.0, "boxes": [], "size": (0, 0), "backend": None, "seq": -1}
+        self.in_flight, self.sent_seq = in_flight, -1  # requests at once; the newest frame sent
         self.class_totals: Counter = Counter()  # boxes kept from every detector answer, per class
         self.classes_drawn: Counter = Counter()  # the boxes on the newest frame out, per class
         self.detector_model: Optional[dict] = None  # MODEL_KEYS from /v1/model, per connection
@@ -112,7 +113,8 @@ class Pipeline:
     async def start(self, _app) -> None:
         self.frames_in, self.frames_out = Latest(), Latest()
         self.session = aiohttp.ClientSession(headers={"User-Agent": "wiremesh-app/" + __version__})
-        self.tasks = [asyncio.ensure_future(job()) for job in (self.read_camera, self.ask_detector, self.draw)]
+        jobs = [self.read_camera, self.draw] + [self.ask_detector] * self.in_flight
+        self.tasks = [asyncio.ensure_future(job()) for job in jobs]
         LOG.info("path %s: camera %s, detector %s, threshold %.2f, classes %s", self.path_label, self.camera.url,
                  self.detector.url, self.threshold, "all" if self.classes is None else ",".join(sorted(self.classes)))
 
@@ -169,8 +171,9 @@ class Pipeline:
                  and (self.classes is None or b.get("label") in self.classes)]
         self.counts["detections"] += len(boxes)
         self.class_totals.update(b.get("label") for b in boxes)
-        self.result = {"time": time.monotonic(), "boxes": boxes, "backend": answer.get("backend"),
-                       "size": (answer.get("width", 0), answer.get("height", 0))}
+        if frame.seq > self.result.get("seq", -1):  # with requests overlapping, an older frame's answer is stale
+            self.result = {"time": time.monotonic(), "boxes": boxes, "backend": answer.get("backend"),
+                           "size": (answer.get("width", 0), answer.get("height", 0)), "seq": frame.seq}
 
     async def _learn_model(self) -> None:
         """What the detector runs (backend, engine, provider, device), from its GET /v1/model."""
@@ -192,12 +195,14 @@ class Pipeline:
         return self.detector.down(exc)
 
     async def ask_detector(self) -> None:
-        seq = -1
+        """One sender: the newest frame no other sender took, then wait for its answer. `in_flight` senders
+        run, so the detector can batch their frames and boxes are fresh on more frames than one round trip
+        allows."""
         while True:
-            frame = await self.frames_in.next(seq, timeout=1.0)
-            if frame is None:
+            frame = await self.frames_in.next(self.sent_seq, timeout=1.0)
+            if frame is None or frame.seq <= self.sent_seq:  # none, or another sender took it meanwhile
                 continue
-            seq = frame.seq
+            self.sent_seq = frame.seq
             try:
                 await self._detect(frame)
             except Unavailable as exc:
@@ -269,6 +274,7 @@ class Pipeline:
             detector_latency_ms=self.latency.summary(), detector_elapsed_ms=self.detector_elapsed.summary(),
             camera_connected=self.camera.connected, detector_connected=self.detector.connected,
             last_error=self.last_error, clients=self.frames_out.clients, threshold=self.threshold,
+            detector_in_flight=self.in_flight,
             class_filter=None if self.classes is None else sorted(self.classes),
             classes=dict(self.classes_drawn.most_common()), class_totals=dict(self.class_totals.most_common()),
             class_colours={label: annotate.css_colour(label) for label in sorted(shown)},
@@ -329,10 +335,13 @@ def main(argv: Optional[list] = None) -> int:
                        help="how the page names the path the data takes")
     parse.add_argument("--quality", type=service.jpeg_quality, default=80,
                        help="JPEG quality 1..100 of the annotated stream (default 80)")
+    parse.add_argument("--in-flight", type=service.positive_int, default=2,
+                       help="detector requests at once, each for a newer frame (default 2: the detector batches "
+                       "them; 1 waits for each answer)")
     args = parse.parse_args(argv)
     service.setup_logging(args.log_level)
     pipeline = Pipeline(args.camera_url, args.detector_url, args.threshold, args.path_label, args.quality,
-                        args.classes)
+                        args.classes, args.in_flight)
     return service.run(make_app(pipeline), args.bind, args.port, LOG)
 
 

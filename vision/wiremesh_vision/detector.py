@@ -11,7 +11,6 @@ model that cannot be used stops the start with one message naming it (exit 2).""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -188,8 +187,9 @@ def main(argv: Optional[list] = None) -> int:
     if options and args.backend != "yolo":
         parse.error("%s appl%s to --backend yolo only" % (", ".join(YOLO_OPTIONS[k] for k in options),
                                                           "ies" if len(options) == 1 else "y"))
-    if args.backend == "yolo" and "threads" not in options:
-        options["threads"] = max(1, (os.cpu_count() or 1) // args.workers)
+    if args.backend == "yolo":
+        options["max_batch"] = args.max_batch  # the backend's forward passes take the batches the batcher makes
+        options.setdefault("threads", max(1, (os.cpu_count() or 1) // args.workers))
     try:
         detector = Detector(args.backend, args.device, args.workers, backlog, args.max_body, args.max_batch,
                             args.max_wait_ms / 1000.0, options)

@@ -201,3 +201,16 @@ def test_sigterm_with_a_viewer_attached(chain):
         assert stats(app)["clients"] == 1
         assert app.signal(signal.SIGTERM, timeout=10) == 0
     assert "stopped" in app.log()
+
+
+def test_two_requests_in_flight_share_the_detectors_batches(servers):
+    """--in-flight 2: the app keeps two requests open, each for a newer frame, and the detector answers them in
+    shared forward passes (its own count of batches stays under the frames it served)."""
+    detector = servers("detector", "--model", model_path(), "--max-wait-ms", "200")
+    camera = servers("camera", "--synthetic", "--fps", "25")
+    app = servers("app", "--camera-url", camera.url + "/mjpeg", "--detector-url", detector.url, "--in-flight", "2")
+    wait_for(lambda: get_json(app.url + "/stats")[1]["detector_requests"] >= 12, 60, what="12 detector requests")
+    stats, health = get_json(app.url + "/stats")[1], get_json(detector.url + "/healthz")[1]
+    assert stats["detector_in_flight"] == 2 and stats["detector_connected"], stats
+    assert health["served"] >= 10 and health["batches"] < health["served"], health
+    assert stats["classes"] == SCENE, stats  # answers out of order never replace newer boxes with older ones

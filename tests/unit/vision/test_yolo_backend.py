@@ -15,7 +15,7 @@ from onnx import helper
 from wiremesh_vision import backends, images
 from wiremesh_vision.launch import command, environment
 from wiremesh_vision.scene import Scene
-from wiremesh_vision.yolo import decode, engines, model_file
+from wiremesh_vision.yolo import decode, engines
 
 from .conftest import get_json
 from .yolo_files import model_path
@@ -44,9 +44,9 @@ def _tiny_onnx(path, output_shape, op="Identity", extra_nodes=()):
     """An ONNX file with one (N, 3, 64, 64) input whose output has output_shape (not a detector)."""
     nodes = list(extra_nodes) or [helper.make_node("ReduceMean", ["images"], ["pooled"], axes=[2, 3], keepdims=0),
                                   helper.make_node(op, ["pooled"], ["out"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT,
-                                                                             ["N", 3, 64, 64])],
-                              [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, output_shape)])
+    image = helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT, ["N", 3, 64, 64])
+    out = helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, output_shape)
+    graph = helper.make_graph(nodes, "tiny", [image], [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
@@ -76,8 +76,8 @@ def test_torch_and_onnxruntime_run_the_same_network():
 
 def test_the_engine_is_chosen_automatically_and_cuda_refusals_say_why():
     found = backends.create("yolo", "auto", model=model_path())
-    assert (found.engine.name, found.device, found.describe()["provider"]) == ("onnxruntime", "cpu",
-                                                                                "CPUExecutionProvider")
+    chosen = (found.engine.name, found.device, found.describe()["provider"])
+    assert chosen == ("onnxruntime", "cpu", "CPUExecutionProvider")
     with pytest.raises(backends.BackendError) as refused:
         backends.create("yolo", "cuda", model=model_path())
     message = str(refused.value)

@@ -112,8 +112,8 @@ class _Weights:
         end = self.offset + count
         if end > self.values.size:
             raise ModelError("%s ends after %d values, but %s needs values %d..%d: the weights do not belong to "
-                             "this cfg, or the file is cut short" % (self.path, self.values.size, what,
-                                                                   self.offset, end))
+                             "this cfg, or the file is cut short"
+                             % (self.path, self.values.size, what, self.offset, end))
         found = self.values[self.offset:end]
         self.offset = end
         if not np.all(np.isfinite(found)):
@@ -244,8 +244,8 @@ def _build(cfg_text: str, reader, cfg_path: str) -> Network:
                                  % (cfg_path, section.line, section.options.get("layers")))
             shapes = [layers[s].shape for s in sources]
             if len({s[1:] for s in shapes}) != 1:
-                raise ModelError("%s line %d: [route] joins layers of different sizes %s" % (cfg_path, section.line,
-                                                                                            shapes))
+                raise ModelError("%s line %d: [route] joins layers of different sizes %s"
+                                 % (cfg_path, section.line, shapes))
             groups, group = _int(section, cfg_path, "groups", 1), _int(section, cfg_path, "group_id", 0)
             total = sum(s[0] for s in shapes)
             if total % groups or not 0 <= group < groups:

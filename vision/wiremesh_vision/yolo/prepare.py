@@ -214,14 +214,14 @@ def from_spec(text: str) -> dict:
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise ModelError("the model spec has unknown keys %s (known: %s)" % (", ".join(unknown), ", ".join(SPEC_KEYS)))
-    return {"onnx": _source(spec.get("onnx"), spec.get("sha256")), "cfg": _source(spec.get("cfg"),
-                                                                                   spec.get("cfg_sha256")),
+    return {"onnx": _source(spec.get("onnx"), spec.get("sha256")),
+            "cfg": _source(spec.get("cfg"), spec.get("cfg_sha256")),
             "weights": _source(spec.get("weights"), spec.get("weights_sha256")),
             "labels": _source(spec.get("labels"), spec.get("labels_sha256"))}
 
 
 def main(argv: Optional[list] = None) -> int:
-    parse = argparse.ArgumentParser(prog="wiremesh-model", description=__doc__.split("\n\n")[0])
+    parse = argparse.ArgumentParser(prog="wiremesh-model", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parse.add_subparsers(dest="command", required=True)
     ready = sub.add_parser("prepare", help="fetch, check and convert a model; print where it is as JSON")
     ready.add_argument("--cache", default=default_cache(), help="cache directory (default %(default)s)")

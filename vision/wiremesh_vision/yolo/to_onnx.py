@@ -59,7 +59,7 @@ class _Graph:
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], hint: str = "", outputs: int = 1, **attrs):
-        names = [self.name(hint or op_type.lower()) for _ in range(outputs)]
+        names = [self.name(hint or op_type.lower()) for _output in range(outputs)]
         self.nodes.append(self.helper.make_node(op_type, list(inputs), names, name=names[0] + "_node", **attrs))
         return names[0] if outputs == 1 else names
 
