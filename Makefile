@@ -129,7 +129,7 @@ molecule: deps
 # Planner figures always; lab figures (lost pings, throughput ratios) on the lab, which this brings up first.
 bench: deps
 	@if [ "$$(id -u)" = 0 ]; then $(PLAYBOOK) site.yml >/dev/null; fi
-	$(BIN)/python bench/run.py
+	@rc=0; $(BIN)/python bench/run.py || rc=$$?; $(BIN)/python tools/bench_readme.py; exit $$rc
 
 # Faults on the running lab (wireguard-go killed, wg0 deleted, a host restarted, sshd stopped during a run) under
 # pings every 10 ms: recovery time and lost pings per scenario, also in bench/results.json (chaos_*).

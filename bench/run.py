@@ -18,6 +18,8 @@ import base64
 import hashlib
 import json
 import os
+import platform
+import subprocess
 import sys
 import time
 
@@ -75,22 +77,25 @@ def time_jinja(count):
     return time.perf_counter() - start, size
 
 
-def main():
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import meshconf  # pylint: disable=import-outside-toplevel
-    import lab  # pylint: disable=import-outside-toplevel
-    import rotation  # pylint: disable=import-outside-toplevel
-    import vision  # pylint: disable=import-outside-toplevel
-    import results_file  # pylint: disable=import-outside-toplevel
+def planner_figures():
     results = {}
     for count in (250, 1000):
         results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
         results["jinja_full_%d_s" % count], results["jinja_full_%d_bytes" % count] = time_jinja(count)
         results["jinja_over_plan_full_%d" % count] = results["jinja_full_%d_s" % count] / results["plan_full_%d_s" % count]
     results["plan_location_5000_s"] = time_planner(5000, 50, "location")[0]
-    results["meshconf_full_250_s"] = meshconf.time_genconfig(250)
-    if results["meshconf_full_250_s"] is not None:
-        results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / results["plan_full_250_s"]
+    return results
+
+
+def meshconf_figures(meshconf, plan_full_250_s):
+    results = {"meshconf_full_250_s": meshconf.time_genconfig(250)}
+    if results["meshconf_full_250_s"] is not None and plan_full_250_s:
+        results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / plan_full_250_s
+    return results
+
+
+def vision_figures(vision):
+    results = {}
     for key, value in vision.run(10).items():
         if not isinstance(value, (dict, list)):
             results[key if key.startswith(("video_", "latency_", "detector_", "app_")) else "vision_" + key] = value
@@ -98,13 +103,52 @@ def main():
     results.update(vision.over_the_mesh(DEMO_URL, 10))
     if results.get("mesh_latency_p50_ms") is not None and results.get("latency_p50_ms") is not None:
         results["mesh_latency_added_p50_ms"] = results["mesh_latency_p50_ms"] - results["latency_p50_ms"]
-    results.update(lab.run_all())
+    return results
+
+
+def provenance():
+    """Which code, when, on what, under which load: written beside the figures of every run."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True,
+                              check=False).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        memory_kib = int(handle.readline().split()[1])
+    return {"bench_commit": commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""),
+            "bench_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bench_load_1m": round(os.getloadavg()[0], 2),
+            "bench_machine": "%s, %d CPUs, %.0f GiB, Python %s"
+                             % (platform.platform(terse=True), os.cpu_count() or 0, memory_kib / 1048576,
+                                platform.python_version())}
+
+
+def main():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import meshconf  # pylint: disable=import-outside-toplevel
+    import lab  # pylint: disable=import-outside-toplevel
+    import rotation  # pylint: disable=import-outside-toplevel
+    import vision  # pylint: disable=import-outside-toplevel
+    import results_file  # pylint: disable=import-outside-toplevel
+    results = provenance()
+    scenarios = [("planner", planner_figures),
+                 ("meshconf", lambda: meshconf_figures(meshconf, results.get("plan_full_250_s"))),
+                 ("vision", lambda: vision_figures(vision)),
+                 ("lab", lab.run_all)]
     if os.geteuid() == 0:
-        results.update(rotation.rotation())     # on a lab of its own (rot), built and destroyed here
+        scenarios.append(("rotation", rotation.rotation))  # on a lab of its own (rot), built and destroyed there
+    for name, scenario in scenarios:  # a scenario that fails records its error; the others still run
+        try:
+            results.update(scenario())
+        except Exception as exc:  # pylint: disable=broad-except
+            results["%s_error" % name] = ("%s: %s" % (type(exc).__name__, exc)).strip()[-3000:]
+            print("bench: scenario %s failed: %s" % (name, results["%s_error" % name][-500:]), file=sys.stderr)
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
     results_file.merge(results)
     print(json.dumps(results, indent=2, sort_keys=True))
+    return 1 if any(key.endswith("_error") for key in results) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
