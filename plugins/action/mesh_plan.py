@@ -86,6 +86,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=error)
             return result
         result.update(planned)
+        if planned["notes"]:
+            result["warnings"] = result.get("warnings", []) + planned["notes"]
         if path is not None and params["require_keys"]:
             updated = mesh_state.update(rotated, plan, forget, new_psk if params["preshared_keys"] else None,
                                         plan_data=planned["plan"])

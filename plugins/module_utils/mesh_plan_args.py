@@ -33,7 +33,8 @@ ARGUMENT_SPEC = dict(
 
 def run(params, field_prefix="", assigned=None, remembered=()):
     """Plan from validated module params. Returns (plan, result dict, error message or None). ``remembered``
-    names the nodes whose public key came from the state file, not from the host (messages say so)."""
+    names the nodes whose public key came from the state file, not from the host (messages say so). The result's
+    ``notes`` (things worth knowing that change nothing) are for the caller to emit as warnings."""
     try:
         plan = build_plan(cidr=params["cidr"], granularity=params["granularity"], nodes=params["nodes"] or [],
                           peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
@@ -41,20 +42,23 @@ def run(params, field_prefix="", assigned=None, remembered=()):
     except MeshError as err:
         return None, None, "invalid mesh: " + _render(err, field_prefix, remembered)
     data = plan_dict(plan)
-    return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"]}, None
+    notes = [_render_one(note, field_prefix) for note in plan.notes]
+    return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"], "notes": notes}, None
 
 
 def _render(err, field_prefix, remembered=()):
+    return render_problems(err.problems, lambda problem: _render_one(problem, field_prefix, remembered))
+
+
+def _render_one(problem, field_prefix, remembered=()):
     """Name inventory variables (``wiremesh_endpoint``, ``inventory_hostname``) for node fields, option names for
     the rest, and say where a public key remembered in the state file is at fault."""
-    def one(problem):
-        node_field = problem.subject not in ("mesh",) and not str(problem.subject).startswith("peer ")
-        field = problem.field
-        if field == "public_key" and problem.subject in remembered:
-            field = "public_key remembered in the state file"
-        elif node_field and field_prefix and field == "name":
-            field = "inventory_hostname"
-        elif node_field and field in NODE_VARS:
-            field = field_prefix + field
-        return Problem(problem.subject, field, problem.message).render()
-    return render_problems(err.problems, one)
+    node_field = problem.subject not in ("mesh",) and not str(problem.subject).startswith("peer ")
+    field = problem.field
+    if field == "public_key" and problem.subject in remembered:
+        field = "public_key remembered in the state file"
+    elif node_field and field_prefix and field == "name":
+        field = "inventory_hostname"
+    elif node_field and field in NODE_VARS:
+        field = field_prefix + field
+    return Problem(problem.subject, field, problem.message).render()

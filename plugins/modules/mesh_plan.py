@@ -17,8 +17,10 @@ description:
     C(wiremesh_public_key), C(wiremesh_keepalive), C(wiremesh_leader), C(wiremesh_mesh_ip), C(wiremesh_listen_port)),
     or given directly as O(nodes).
   - With O(granularity=full) every node peers with every node. With O(granularity=location) one leader per
-    location (preferring C(wiremesh_leader=true), then nodes with an endpoint, by name) peers with the other
-    leaders and carries its members' traffic; members peer with their leader only.
+    location (preferring C(wiremesh_leader=true), then nodes with a public endpoint, then nodes with any endpoint,
+    by name, as Kilo does) peers with the other leaders and carries its members' traffic; members peer with their
+    leader only. A leader whose endpoint is a private address (RFC 1918 or RFC 4193) while the mesh has other
+    locations or external peers is reported in RV(notes), as a warning.
   - Nodes without an endpoint (behind NAT) send PersistentKeepalive; two segments that cannot reach each other
     talk through a relay that both can reach, chosen automatically.
   - Invalid input (duplicate names or keys, malformed keys or endpoints, overlapping CIDRs, unreachable nodes)
@@ -162,8 +164,9 @@ plan:
   description:
     - The whole plan. C(nodes) maps each host to its interface (C(address), C(listen_port)) and its C(peers)
       (C(name), C(kind), C(public_key), C(endpoint), C(allowed_ips), C(persistent_keepalive), C(relays)), plus
-      C(mesh_ip), C(location), C(leader), C(nat), C(forward) (whether it routes for others) and C(routes)
-      (with cross granularity, C(to)/C(via) over a private network).
+      C(mesh_ip), C(location), C(leader), C(nat), C(forward) (whether it routes for others, as a leader, a relay or
+      a node with extra CIDRs), C(forward_ipv4) and C(forward_ipv6) (which address families it forwards) and
+      C(routes) (with cross granularity, C(to)/C(via) over a private network).
     - C(segments) lists each location's leader and nodes, C(relays) the pairs that talk through a relay,
       C(peers) what each external peer must configure. No private key is ever part of it.
   returned: success
@@ -172,6 +175,14 @@ state_path:
   description: The state file used, when O(state_path) is set.
   returned: when O(state_path) is set and keys are required
   type: str
+notes:
+  description:
+    - Things worth knowing that change nothing (also emitted as Ansible warnings), like a location leader whose
+      endpoint is a private address the other locations may not reach.
+  returned: success
+  type: list
+  elements: str
+  sample: ["a: wiremesh_endpoint: 10.0.0.5:51820 is a private address (RFC 1918) and a leads location l1, ..."]
 mesh_ips:
   description: Mesh IP of every node.
   returned: success
@@ -194,6 +205,8 @@ def main():
     dummy, result, error = run(module.params)
     if error:
         module.fail_json(msg=error)
+    for note in result["notes"]:
+        module.warn(note)
     module.exit_json(**result)
 
 

@@ -45,6 +45,8 @@ def node_dict(node):
         "leader": node.leader,
         "nat": node.nat,
         "forward": node.forward,
+        "forward_ipv4": 4 in node.forward_families,
+        "forward_ipv6": 6 in node.forward_families,
         "endpoint": str(node.endpoint) if node.endpoint is not None else None,
         "interface": _interface(node),
         "peers": [peer_entry_dict(e) for e in sorted(node.peers, key=_by_name)],

@@ -11,6 +11,9 @@ granularity does (the cloud's private network is trusted); nodes of different lo
 External peers are segments of their own that never peer with each other. Every pair of segments
 peers directly when at least one side has an endpoint the other can use; when neither has (two NAT'd
 segments), the pair talks through a relay segment that both can reach, chosen deterministically.
+
+A location and an external peer may share a name: everything here that says which segment relays for which
+is kept by segment, never by name.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from .election import elect, private_leader_notes
 from .errors import MeshError, Problem
 from .ipam import allocate
 from .model import Endpoint
 from .validate import check_mesh
 
 
-@dataclass
+@dataclass(eq=False)     # compared and hashed by identity: a location and a peer may share a name
 class Segment:
     name: str
     location: str | None
@@ -61,12 +65,17 @@ class NodePlan:
     segment: str
     public_key: str | None = None
     peers: list = field(default_factory=list)   # PeerEntry, sorted by name (render relies on it)
-    forward: bool = False
+    forward_families: tuple = ()     # the address families (4, 6) it forwards for others, sorted
     routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
 
     @property
     def nat(self):
         return self.endpoint is None
+
+    @property
+    def forward(self):
+        """Whether it routes for others (a leader, a relay, a node with extra CIDRs, when there is traffic)."""
+        return bool(self.forward_families)
 
 
 @dataclass
@@ -76,7 +85,9 @@ class Plan:
     segments: list
     nodes: dict                      # name -> NodePlan
     peer_entries: dict               # external peer name -> PeerEntry list, by name (what the peer configures)
-    relays: dict                     # (segment a, segment b) -> relay segment name
+    relays: dict                     # (segment a name, segment b name) -> relay segment name: for reading only
+    #                                  (the planner keeps relays by segment; a location and a peer may share a name)
+    notes: list = field(default_factory=list)   # Problems that change nothing but are worth a warning
     peer_texts: object = field(default=None, repr=False, compare=False)   # render.node_ini's cache
 
 
@@ -90,15 +101,15 @@ def plan(spec):
     relays = _relays(spec, segments, problems)
     nodes = {}
     peer_entries = {}
-    by_name = {seg.name: seg for seg in segments}
-    extras = {}
-    for (a, b), relay in relays.items():
+    extras = {}     # segment -> {relay segment: [segments reached through it]}
+    for a, b, relay in relays:
         extras.setdefault(a, {}).setdefault(relay, []).append(b)
         extras.setdefault(b, {}).setdefault(relay, []).append(a)
-    views = _Views(spec, segments, by_name)
+    views = _Views(spec, segments)
     through_leader = _through_leader(spec, segments)
+    forwards = _forwarding(spec, segments, relays, own)
     for seg in segments:
-        entries = views.entries(seg, extras.get(seg.name, {}))
+        entries = views.entries(seg, extras.get(seg, {}))
         if seg.is_peer:
             peer_entries[seg.name] = entries
             continue
@@ -111,15 +122,12 @@ def plan(spec):
                 public_key=node.public_key,
                 peers=_head_entries(spec, seg, entries, own, problems) if is_head
                 else _leader_entry(spec, seg, node, through_leader, problems),
-                routes=list(routes))
-    relay_names = set(relays.values())
-    for seg in segments:
-        if not seg.is_peer and (len(seg.nodes) > 1 or seg.name in relay_names):
-            nodes[seg.head.name].forward = True
+                forward_families=tuple(sorted(forwards.get(node.name, ()))), routes=list(routes))
     if problems:
         raise MeshError(problems)
-    return Plan(spec=spec, mesh_ips=mesh_ips, segments=segments, nodes=nodes,
-                peer_entries=peer_entries, relays=relays)
+    return Plan(spec=spec, mesh_ips=mesh_ips, segments=segments, nodes=nodes, peer_entries=peer_entries,
+                relays={(a.name, b.name): via.name for a, b, via in relays},
+                notes=private_leader_notes(segments) if spec.granularity == "location" else [])
 
 
 # --- segments and leaders ------------------------------------------------------------------------------
@@ -146,7 +154,7 @@ def _segments(spec, own):
     segments = []
     for name in sorted(groups):
         members = sorted(groups[name], key=lambda n: n.name)
-        head = _elect(members, problems)
+        head = elect(members, problems)
         ips = [net for node in members for net in own[node.name]]
         segments.append(_segment(name, members[0].location, members, head, ips))
     for peer in spec.peers:
@@ -161,19 +169,34 @@ def _segment(name, location, members, head, ips):
     return Segment(name=name, location=location, nodes=members, head=head, ips=ips, ips_text=[str(n) for n in ips])
 
 
-def _elect(members, problems):
-    """Leader: a preferred (``leader: true``) node with an endpoint, else the first node with an endpoint,
-    else (a location entirely behind NAT) the first preferred node, else the first node by name."""
-    reachable = [n for n in members if n.endpoint is not None]
-    preferred = [n for n in members if n.leader]
-    for node in preferred:
-        if node.endpoint is None and reachable:
-            problems.append(Problem(node.name, "leader", "is pinned as leader of location %s but has no endpoint, "
-                                    "while %s has one" % (node.location, reachable[0].name)))
-    for pool in ([n for n in preferred if n.endpoint is not None], reachable, preferred, members):
-        if pool:
-            return pool[0]
-    raise AssertionError("a segment has at least one node")
+# --- forwarding ----------------------------------------------------------------------------------------
+
+def _forwarding(spec, segments, relays, own):
+    """node name -> the address families it forwards: as a location's leader, those a member shares with any
+    range but its own and the leader's mesh IP; as a relay, those both sides of a relayed pair have; with
+    extra CIDRs, theirs that some other range of the mesh has (traffic between its networks and the mesh)."""
+    total = _count_families(net for seg in segments for net in seg.ips)
+    out = {}
+    for seg in segments:
+        for node in seg.nodes:
+            mine = _count_families(own[node.name])
+            if node.extra_cidrs:
+                out.setdefault(node.name, set()).update(
+                    f for f in {net.version for net in node.extra_cidrs} if total[f] > mine[f])
+            if node is not seg.head:
+                out.setdefault(seg.head.name, set()).update(
+                    f for f in (4, 6) if mine[f] and total[f] - mine[f] - (f == spec.cidr.version) > 0)
+    for a, b, via in relays:
+        out.setdefault(via.head.name, set()).update({n.version for n in a.ips} & {n.version for n in b.ips})
+    return out
+
+
+def _count_families(nets):
+    """{address family: how many of ``nets`` are of it}."""
+    out = {4: 0, 6: 0}
+    for net in nets:
+        out[net.version] += 1
+    return out
 
 
 # --- endpoints and reachability ------------------------------------------------------------------------
@@ -210,7 +233,8 @@ def _private(spec, a, b):
 
 
 def _relays(spec, segments, problems):
-    relays = {}
+    """[(segment a, segment b, relay segment)] for the pairs that neither can reach directly."""
+    relays = []
     # a public endpoint is usable from anywhere: only pairs of segments without one may need a relay
     hidden = [seg for seg in segments if seg.head.endpoint is None]
     for i, a in enumerate(hidden):
@@ -225,7 +249,7 @@ def _relays(spec, segments, problems):
                                         "can use, and no location with a public endpoint can relay between them"
                                         % _label(b)))
                 continue
-            relays[(a.name, b.name)] = via.name
+            relays.append((a, b, via))
     if problems:
         raise MeshError(problems)
     return relays
@@ -263,21 +287,20 @@ class _Views:
     PeerEntry object per peer: n nodes make O(n) entries, not O(n^2)). The other pairs get entries of their
     own from ``_entry``."""
 
-    def __init__(self, spec, segments, by_name):
-        self.spec, self.by_name = spec, by_name
+    def __init__(self, spec, segments):
+        self.spec = spec
         self.order = sorted(segments, key=lambda seg: seg.head.name)    # entries come sorted by name
         self.index = {id(seg): i for i, seg in enumerate(self.order)}
-        self.named = {}     # name -> segments (a location may share its name with an external peer)
         self.rows = {}      # (viewer behind NAT, keepalive, viewer is a peer) -> entries aligned with order
         self.shared = {}    # (segment index, keepalive) -> PeerEntry
         self.local = {}     # location -> node segments whose head has private addresses, in segment order
         for seg in segments:
-            self.named.setdefault(seg.name, []).append(seg)
             if not seg.is_peer and seg.head.private_ips:
                 self.local.setdefault(seg.location, []).append(seg)
 
     def entries(self, seg, extra):
-        """``seg``'s entries, by name; ``extra`` maps a relay segment to the segments reached through it."""
+        """``seg``'s entries, by name; ``extra`` maps a relay segment to the segments reached through it (segments,
+        not names: a location and an external peer may share a name)."""
         head = seg.head
         kind = (head.endpoint is None, _reaching_keepalive(self.spec, head, head.endpoint), seg.is_peer)
         row = self.rows.get(kind)
@@ -286,12 +309,12 @@ class _Views:
         row = list(row)
         row[self.index[id(seg)]] = None
         for other in self._own_pairs(seg, extra):
-            row[self.index[id(other)]] = _entry(self.spec, seg, other, extra, self.by_name)
+            row[self.index[id(other)]] = _entry(self.spec, seg, other, extra)
         return list(filter(None, row))     # PeerEntry objects are always true
 
     def _own_pairs(self, seg, extra):
         """The segments ``seg`` sees in a way of its own: through a shared private network, or as a relay."""
-        out = [other for name in extra for other in self.named.get(name, ())]
+        out = list(extra)
         if not seg.is_peer and seg.head.private_ips:
             out.extend(other for other in self.local.get(seg.location, ())
                        if other is not seg and _shared_address(other.head, seg.head) is not None)
@@ -313,8 +336,9 @@ class _Views:
         return entry
 
 
-def _entry(spec, seg, other, extra, by_name):
-    """The entry of ``seg``'s head for ``other`` (direct, or with the ranges it relays added), or None."""
+def _entry(spec, seg, other, extra):
+    """The entry of ``seg``'s head for ``other`` (direct, or with the ranges of the segments it relays for ``seg``
+    added: ``extra``, by relay segment), or None."""
     head = seg.head
     if (seg.is_peer and other.is_peer) or (spec.granularity == "cross" and _private(spec, seg, other)):
         return None
@@ -322,15 +346,15 @@ def _entry(spec, seg, other, extra, by_name):
     in_ep = _endpoint(head, other.head)
     if out_ep is None and in_ep is None:
         return None
-    relayed = sorted(extra.get(other.name, []))
+    relayed = extra.get(other, ())
     if relayed:
-        ips = _sorted_nets(list(other.ips) + [n for name in relayed for n in by_name[name].ips])
+        ips = _sorted_nets(list(other.ips) + [n for through in relayed for n in through.ips])
         text = [str(n) for n in ips]
     else:
         ips, text = other.ips, other.ips_text
     return PeerEntry(name=other.head.name, public_key=other.head.public_key, endpoint=out_ep, allowed_ips=ips,
                      keepalive=_keepalive(spec, head, out_ep, in_ep), kind="peer" if other.is_peer else "node",
-                     relays=relayed, allowed_text=text)
+                     relays=sorted(through.name for through in relayed), allowed_text=text)
 
 
 def _head_entries(spec, seg, entries, own, problems):

@@ -47,7 +47,6 @@ def check_mesh(spec):
     _duplicates(problems, members, "name", "name", subject)
     _duplicates(problems, members, "public_key", "public_key", subject)
     _duplicates(problems, members, "endpoint", "endpoint", subject)
-    _check_endpoints_outside(problems, members, spec.cidr, subject)
     _check_private_addresses(problems, spec.nodes)
 
     mesh = spec.cidr
@@ -67,15 +66,25 @@ def check_mesh(spec):
         for net in peer.allowed_ips:
             routed.append((net, _peer_subject(peer), "allowed_ips"))
     _check_overlaps(problems, routed)
+    _check_endpoints_outside(problems, members, mesh, routed, subject)
     _check_peer_vs_nodes(problems, spec)
     _duplicates(problems, [n for n in spec.nodes if n.mesh_ip is not None], "mesh_ip", "mesh_ip", _node_subject)
     if problems:
         raise MeshError(problems)
 
 
-def _check_endpoints_outside(problems, members, mesh, subject):
-    """An endpoint is where WireGuard sends the tunnel's own packets: an address inside the mesh would route
-    them into the tunnel they carry."""
+_WITHOUT_MESH = "an endpoint must be an address the host has without the mesh"
+_ROUTED_AS = {"extra_cidrs": "an extra CIDR", "allowed_ips": "an allowed IP range"}
+
+
+def _check_endpoints_outside(problems, members, mesh, routed, subject):
+    """An endpoint is where WireGuard sends the tunnel's own packets: an address inside the mesh, or inside a
+    network the mesh routes (``routed``: a node's extra CIDRs, a peer's allowed IPs, its own included), would
+    route them into the tunnel they carry."""
+    by_prefix = {}      # (version, prefix length) -> {network: (network, owner, field)}: a few lookups per endpoint
+    for item in routed:
+        by_prefix.setdefault((item[0].version, item[0].prefixlen), {}).setdefault(item[0], item)
+    prefixes = sorted(by_prefix)
     for item in members:
         if item.endpoint is None:
             continue
@@ -84,8 +93,15 @@ def _check_endpoints_outside(problems, members, mesh, subject):
         except ValueError:
             continue        # a DNS name: resolved by WireGuard on the host
         if ip.version == mesh.version and ip in mesh:
-            problems.append(Problem(subject(item), "endpoint", "%s is inside the mesh CIDR %s: an endpoint must be an "
-                                    "address the host has without the mesh" % (ip, mesh)))
+            problems.append(Problem(subject(item), "endpoint", "%s is inside the mesh CIDR %s: %s"
+                                    % (ip, mesh, _WITHOUT_MESH)))
+        for version, prefixlen in prefixes:
+            found = version == ip.version and by_prefix[(version, prefixlen)].get(
+                ipaddress.ip_network((ip, prefixlen), strict=False))
+            if found:
+                net, owner, fieldname = found
+                problems.append(Problem(subject(item), "endpoint", "%s is inside %s, %s of %s, which the mesh routes "
+                                        "into the tunnel: %s" % (ip, net, _ROUTED_AS[fieldname], owner, _WITHOUT_MESH)))
 
 
 def _check_private_addresses(problems, nodes):

@@ -1,5 +1,6 @@
 """Addresses that clash: overlapping CIDRs, the mesh range over a private network, a peer claiming a node's
-mesh IP, an exported mesh with the same CIDR, endpoints inside the mesh, one private address on two hosts.
+mesh IP, an exported mesh with the same CIDR, endpoints inside the mesh or another host's extra CIDR, one private
+address on two hosts.
 
 Each case: host variable changes (without the ``wiremesh_`` prefix), external peers, the message the run must
 stop with, and the problem (subject, field, fragment) the planner raises for the same input."""
@@ -52,6 +53,12 @@ CASES = [
     pytest.param({"c": {"endpoint": "10.4.0.50:51820"}}, None,
                  "c: wiremesh_endpoint: 10.4.0.50 is inside the mesh CIDR 10.4.0.0/16",
                  ("c", "endpoint", "is inside the mesh CIDR"), id="endpoint-inside-the-mesh"),
+    # wg-quick on a and b would route 203.0.113.0/24, c's endpoint with it, into the tunnel to a
+    pytest.param({"a": {"extra_cidrs": ["203.0.113.0/24"]}, "c": {"endpoint": "203.0.113.30"}}, None,
+                 "c: wiremesh_endpoint: 203.0.113.30 is inside 203.0.113.0/24, an extra CIDR of a, which the mesh "
+                 "routes into the tunnel",
+                 ("c", "endpoint", "is inside 203.0.113.0/24, an extra CIDR of a"),
+                 id="endpoint-inside-another-hosts-extra-cidr"),
     pytest.param({"b": {"private_ips": ["192.168.1.2/24"]}}, None,
                  "b: wiremesh_private_ips: 192.168.1.2 is also the private address of a in location l1",
                  ("b", "private_ips", "is also the private address of a"), id="private-address-on-two-hosts"),

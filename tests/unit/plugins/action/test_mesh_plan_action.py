@@ -27,7 +27,7 @@ PLAY = """
     - name: Plan the mesh
       wiremesh.multicloud.mesh_plan:
         hosts: "{{ groups['mesh'] }}"
-        granularity: full
+        granularity: "{{ granularity | default('full') }}"
         state_path: "{{ state }}"
         forget: "{{ forget | default([]) }}"
       run_once: true
@@ -42,9 +42,10 @@ PLAY = """
 """
 
 
-def inventory(names):
-    hosts = "".join("        %s: {ansible_connection: local, wiremesh_location: l%d, wiremesh_endpoint: '198.51.100.%d',"
-                    " test_key: '%s'}\n" % (n, i, i + 1, key(n)) for i, n in enumerate(names))
+def inventory(names, endpoint="198.51.100.%d"):
+    """Host i in location l<i> with the endpoint ``endpoint % (i + 1)``."""
+    hosts = "".join("        %s: {ansible_connection: local, wiremesh_location: l%d, wiremesh_endpoint: '%s',"
+                    " test_key: '%s'}\n" % (n, i, endpoint % (i + 1), key(n)) for i, n in enumerate(names))
     return "all:\n  children:\n    mesh:\n      hosts:\n" + hosts
 
 
@@ -53,8 +54,8 @@ def run(tmp_path):
     (tmp_path / "play.yml").write_text(PLAY)
     state = tmp_path / "state" / "mesh.json"
 
-    def _run(names, *args):
-        (tmp_path / "hosts.yml").write_text(inventory(names))
+    def _run(names, *args, endpoint="198.51.100.%d"):
+        (tmp_path / "hosts.yml").write_text(inventory(names, endpoint))
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), ANSIBLE_NOCOLOR="1")
         env.pop("ANSIBLE_CONFIG", None)
         proc = subprocess.run([PLAYBOOK_BIN, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
@@ -116,3 +117,13 @@ def test_host_outside_the_run_without_a_remembered_key_stops_the_run(run):
     assert proc.returncode != 0
     assert "b: wiremesh_public_key: is missing" in proc.stdout
     assert not run.state.exists()
+
+
+def test_notes_are_warnings(run):
+    proc, result = run(["a", "b"], "-e", "granularity=location", endpoint="10.20.0.%d")
+    assert proc.returncode == 0, proc.stdout
+    note = ("{0}: wiremesh_endpoint: 10.20.0.{1}:51820 is a private address (RFC 1918) and {0} leads location l{2}, "
+            "where no host has a public endpoint: the other locations and external peers reach {0} only over a private "
+            "network they share with it")
+    assert result["notes"] == [note.format("a", 1, 0), note.format("b", 2, 1)]
+    assert "[WARNING]: " + note.format("a", 1, 0) in " ".join((proc.stdout + proc.stderr).split())

@@ -92,10 +92,11 @@ class Net:
             return False
         return bool(pa.get("endpoint") or pb.get("endpoint"))
 
-    def route(self, src, dst_name, max_hops=4):
-        """Follow cryptokey routing from src to dst's mesh IP; return the path or raise AssertionError."""
-        dst = self.addresses[dst_name]
-        src_ip = self.addresses[src]
+    def route(self, src, dst_name, max_hops=4, dst=None, src_ip=None):
+        """Follow cryptokey routing from src to dst's mesh IP (or ``dst``, an address of dst's, like one in its
+        extra CIDRs) with src's mesh IP (or ``src_ip``) as source; return the path or raise AssertionError."""
+        dst = self.addresses[dst_name] if dst is None else dst
+        src_ip = self.addresses[src] if src_ip is None else src_ip
         path = [src]
         here = src
         while here != dst_name:
@@ -115,6 +116,19 @@ class Net:
             path.append(nxt)
             here = nxt
         return path
+
+
+def assert_routes_everything(plan):
+    """No rendered config (nodes' and external peers') has overlapping AllowedIPs, so no address is given to two
+    peers, and every node routes to every node and peer, and every peer to every node (peers do not talk to
+    each other). Returns the Net."""
+    net = Net(plan, mesh_inis(plan))
+    for src in net.configs:
+        assert net.overlapping(src) == [], src
+        for dst in net.configs:
+            if src in plan.nodes or dst in plan.nodes:
+                net.route(src, dst)
+    return net
 
 
 def lab_nodes():

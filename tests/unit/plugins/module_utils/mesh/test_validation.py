@@ -97,6 +97,37 @@ def test_peer_claiming_a_pinned_node_ip():
     assert "peer p: allowed_ips: 10.4.0.7/32 contains the mesh IP 10.4.0.7 of a" in problems(nodes, peers=[peer])
 
 
+def peer(name, allowed_ips, endpoint=None):
+    data = {"name": name, "allowed_ips": allowed_ips, "public_key": key(name)}
+    if endpoint:
+        data["endpoint"] = endpoint
+    return data
+
+
+ROUTED = ", which the mesh routes into the tunnel: an endpoint must be an address the host has without the mesh"
+
+
+@pytest.mark.parametrize("nodes, peers, expected", [
+    (with_change(1, extra_cidrs=["198.51.100.0/31"]), [],
+     "a: endpoint: 198.51.100.1 is inside 198.51.100.0/31, an extra CIDR of b" + ROUTED),
+    (with_change(0, extra_cidrs=["198.51.100.0/31"]), [],
+     "a: endpoint: 198.51.100.1 is inside 198.51.100.0/31, an extra CIDR of a" + ROUTED),
+    ([dict(good()[0], endpoint="[2001:db8::1]:51820"), dict(good()[1], extra_cidrs=["2001:db8::/64"])], [],
+     "a: endpoint: 2001:db8::1 is inside 2001:db8::/64, an extra CIDR of b" + ROUTED),
+    (good(), [peer("p", ["198.51.100.0/31"])],
+     "a: endpoint: 198.51.100.1 is inside 198.51.100.0/31, an allowed IP range of peer p" + ROUTED),
+    (with_change(1, extra_cidrs=["203.0.113.0/24"]), [peer("p", ["10.5.0.1/32"], "203.0.113.9")],
+     "peer p: endpoint: 203.0.113.9 is inside 203.0.113.0/24, an extra CIDR of b" + ROUTED),
+])
+def test_endpoint_inside_a_routed_network(nodes, peers, expected):
+    assert expected in problems(nodes, peers=peers)
+
+
+def test_endpoint_named_by_dns_is_not_checked_against_routed_networks():
+    nodes = [dict(good()[0], endpoint="vpn.example.org"), dict(good()[1], extra_cidrs=["198.51.100.0/31"])]
+    build_plan("10.4.0.0/16", "location", nodes)
+
+
 def test_every_problem_is_reported_at_once():
     nodes = good()
     nodes[0]["endpoint"] = "x:0"
