@@ -13,7 +13,7 @@ on an x86_64 controller serves an aarch64 edge host just as well. The result lan
 (what is shipped to the hosts, in one transfer). The fingerprint covers the package's
 source files, the extras, the target and the pip arguments, so an unchanged source is never rebuilt (its wheels
 keep their checksums, which keeps the copy to the hosts idempotent) while any edit makes a new wheelhouse even
-without a version bump. Older wheelhouses of the same target are pruned. Prints one JSON object.
+without a version bump. Older wheelhouses of the same target and extras are pruned. Prints one JSON object.
 """
 
 import argparse
@@ -153,7 +153,10 @@ def build(args):
     platforms(args.machine, args.libc, args.libc_version)  # fail early on an unsupported libc
     key = {"target": target, "extras": sorted(args.extra), "pip_arg": args.pip_arg}
     fprint = fingerprint(args.source, key)[:16]
-    base = os.path.join(os.path.abspath(args.cache), target)
+    # one cache folder per target and set of extras: hosts of one platform with different extras (the detector's
+    # engine) keep a wheelhouse each, instead of pruning each other's on every run
+    variant = target + ("+" + "+".join(sorted(args.extra)) if args.extra else "")
+    base = os.path.join(os.path.abspath(args.cache), variant)
     final = os.path.join(base, fprint)
     os.makedirs(base, mode=0o755, exist_ok=True)
     with open(os.path.join(base, ".lock"), "w", encoding="utf-8") as lock:

@@ -105,6 +105,17 @@ def test_a_source_edit_makes_a_new_wheelhouse_and_prunes_the_old(tmp_path, index
     assert not os.path.exists(first["path"])
 
 
+def test_hosts_of_one_platform_with_other_extras_keep_a_wheelhouse_each(tmp_path, index):
+    """The lab's detector host wants [yolo], its neighbours []: one run builds both, the next builds nothing."""
+    source = make_source(str(tmp_path / "src"))
+    plain = build(tmp_path, index, source=source)[1]
+    extra = build(tmp_path, index, "--extra=fast", source=source)[1]
+    again = [build(tmp_path, index, source=source)[1], build(tmp_path, index, "--extra=fast", source=source)[1]]
+    assert plain["changed"] and extra["changed"] and plain["id"] != extra["id"]
+    assert [r["changed"] for r in again] == [False, False], again
+    assert os.path.exists(plain["archive"]) and os.path.exists(extra["archive"])
+
+
 def test_the_target_decides_the_native_wheels(tmp_path, index):
     argv = ["--python-version", "3.11", "--machine", "aarch64"]
     rc, result = build(tmp_path, index, *argv)   # later --python-version/--machine win in argparse
