@@ -12,7 +12,12 @@ detector_yolo_cpu_* / detector_classic_cpu_* (fps, p50/p95 ms, 1 client and _2st
 HTTP per backend on the same scene frames; video_fps, latency_p50_ms/_p95_ms: the demo workload with the yolo
 detector (bench/vision.py), all on 127.0.0.1;
 mesh_video_fps, mesh_latency_*: the same viewer on the lab demo (edge -> do1 over WireGuard, through the forwarder
-that make demo starts), side by side; mesh_latency_added_p50_ms is the difference of the two p50s."""
+that make demo starts), side by side; mesh_latency_added_p50_ms is the difference of the two p50s.
+
+    python bench/run.py [planner] [meshconf] [vision] [lab] [rotation]     (default: all of them)
+
+A scenario that fails records <scenario>_error, the others still run, the file is written, and the exit is 1.
+bench_commit, bench_date, bench_load_1m and bench_machine say which run the figures come from."""
 
 import base64
 import hashlib
@@ -138,6 +143,13 @@ def main():
                  ("lab", lab.run_all)]
     if os.geteuid() == 0:
         scenarios.append(("rotation", rotation.rotation))  # on a lab of its own (rot), built and destroyed there
+    wanted = sys.argv[1:] or [name for name, _scenario in scenarios]  # e.g. `bench/run.py vision`: that one only
+    unknown = sorted(set(wanted) - {name for name, _scenario in scenarios})
+    if unknown:
+        print("bench: no scenario %s (scenarios: %s)" % (", ".join(unknown), ", ".join(n for n, _s in scenarios)),
+              file=sys.stderr)
+        return 2
+    scenarios = [(name, scenario) for name, scenario in scenarios if name in wanted]
     for name, scenario in scenarios:  # a scenario that fails records its error; the others still run
         try:
             results.update(scenario())
