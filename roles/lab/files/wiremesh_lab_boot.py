@@ -1,7 +1,12 @@
 """A lab host's first process: overlays on /etc, /root, /var/lib, /var/log, private /run and /tmp, its own
 hostname, machine-id and SSH host keys, the lab's key authorized, then the lab root hidden and the supervisor
 (wiremesh_lab_init.py) exec'd. Runs as `ip netns exec wm-HOST unshare --mount --uts --propagation private --
-python3 wiremesh_lab.py boot ...`."""
+python3 wiremesh_lab.py boot ...`.
+
+The host's mounts hide whatever lay below their mount points (a checkout under /tmp, /run, /root, /var/lib, the
+parent of lab_root, ...): so the boot reads the init's code (INIT_FILES, next to this file) before its first mount
+and writes it into the host's own /run (INIT_DIR, a tmpfs nothing is mounted over afterwards), and execs it from
+there. After its first mount, the boot reads nothing from where these programs live."""
 import glob
 import os
 import socket
@@ -10,14 +15,35 @@ import uuid
 from wiremesh_lab_spec import check_lab_root, mountpoints
 from wiremesh_lab_sys import ENV, sh, write_if_changed
 
-INIT = os.path.join(os.path.dirname(os.path.realpath(__file__)), "wiremesh_lab_init.py")
+HERE = os.path.dirname(os.path.realpath(__file__))
+INIT_FILES = ("wiremesh_lab_init.py", "wiremesh_lab_units.py")  # the init and every module of HERE it imports
+INIT_DIR = "/run/wiremesh-lab/lib"  # in the host's private /run
+INIT_ARGV = ("/usr/bin/python3", f"{INIT_DIR}/wiremesh_lab_init.py")
 OVERLAYS = (("/etc", "etc"), ("/root", "root"), ("/var/lib", "var-lib"), ("/var/log", "var-log"))
 ETC_HOSTS = ("127.0.0.1\tlocalhost\n127.0.1.1\t{host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
              "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 
 
+def read_init(here):
+    """{file name: bytes} of the init's code in directory here (read before any mount can hide it)."""
+    code = {}
+    for name in INIT_FILES:
+        with open(os.path.join(here, name), "rb") as handle:
+            code[name] = handle.read()
+    return code
+
+
+def install_init(code):
+    """Write the init's code into INIT_DIR (the host's own /run, mounted already)."""
+    os.makedirs(INIT_DIR, mode=0o755, exist_ok=True)
+    for name, data in code.items():
+        with open(os.path.join(INIT_DIR, name), "wb") as handle:
+            handle.write(data)
+
+
 def boot(lab, root, host):
     hd, hide = f"{root}/hosts/{host}", check_lab_root(root)
+    init_code = read_init(HERE)  # before the first mount: the mounts may hide where this file lives
     for target, key in OVERLAYS:
         upper, work = f"{hd}/upper/{key}", f"{hd}/work/{key}"
         os.makedirs(upper, exist_ok=True)
@@ -33,6 +59,7 @@ def boot(lab, root, host):
     for path, mode in (("/run/sshd", 0o755), ("/run/lock", 0o1777)):
         os.makedirs(path, exist_ok=True)
         os.chmod(path, mode)
+    install_init(init_code)
     socket.sethostname(host)
     write_if_changed("/etc/hostname", f"{host}\n")
     write_if_changed("/etc/hosts", ETC_HOSTS.format(host=host))
@@ -48,4 +75,4 @@ def boot(lab, root, host):
         write_if_changed("/root/.ssh/authorized_keys", handle.read(), 0o600)
     write_if_changed(f"{hd}/init.pid", f"{os.getpid()}\n")
     sh(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "wiremesh-lab-hidden", hide])
-    os.execve("/usr/bin/python3", ["/usr/bin/python3", INIT], dict(ENV, WIREMESH_LAB=f"{lab}/{host}"))
+    os.execve(INIT_ARGV[0], list(INIT_ARGV), dict(ENV, WIREMESH_LAB=f"{lab}/{host}"))
