@@ -14,7 +14,8 @@ measures the time to recover and the pings lost. Nothing reruns Ansible to heal 
 
 Recovery: from the fault to the first reply after which every victim pair answers STABLE_S / INTERVAL (100) pings
 in a row (ping sends about 63 a second on this machine rather than 100).
-Every scenario checks the victim's public key and mesh IP and its peer entry on the others afterwards, and fails
+Every scenario checks the victim's public key and mesh IP and its peer entry on the others that peer with it
+(once their failover agents moved any AllowedIPs back) afterwards, and fails
 (ChaosError naming it) when recovery exceeds its bound (30 s). Figures: chaos_<scenario>_recovery_s,
 _lost_pings, _sent, _victim, _slowest_pair (the last to answer again) and the sshd runs' seconds; `python bench/chaos.py [-i INVENTORY]` prints them and
 merges them into bench/results.json. Traffic stays inside the lab's namespaces; every loop is bounded."""
@@ -38,11 +39,13 @@ from results_file import merge  # noqa: E402  pylint: disable=wrong-import-posit
 from wiremesh_lab_sys import netns_pids, ns_ident  # noqa: E402  pylint: disable=wrong-import-position
 
 SCENARIOS = ("kill_wireguard_go", "delete_interface", "restart_host", "sshd_stopped_run")
+FAILOVER_SCENARIOS = ("leader_down", "relay_down", "flaky_leader")     # bench/chaos_failover.py
 # which kind of host each scenario hits by default: behind NAT (nobody can call it back) or with an endpoint
 VICTIM_KIND = {"kill_wireguard_go": "public", "delete_interface": "nat", "restart_host": "nat",
                "sshd_stopped_run": "public"}
 INTERVAL, BOUND_S, LEAD_S, STABLE_S = 0.01, 30.0, 2.0, 1.0
 READY_S = 20.0              # how long a mesh may take to answer steadily before the fault (first handshakes)
+SETTLE_S = 30.0             # how long failover agents may take to move AllowedIPs back after a fault healed
 RUN_TIMEOUT = 280           # one playbook run
 MAX_PING_S = 600            # a ping's sequence numbers (16 bits) must not wrap: 600 s at 10 ms is 60,000
 IFACE = "wg0"
@@ -219,11 +222,12 @@ def lost(runs):
 
 
 class Pings:
-    """One PairPinger per ordered pair between the victim and every other host."""
+    """One PairPinger per ordered pair: ``pairs``, or those between the victim and every other host."""
 
-    def __init__(self, lab, victim, seconds):
+    def __init__(self, lab, victim, seconds, pairs=None):
         ips = lab.mesh_ips()
-        pairs = [(victim, h) for h in lab.hosts if h != victim] + [(h, victim) for h in lab.hosts if h != victim]
+        if pairs is None:
+            pairs = [(victim, h) for h in lab.hosts if h != victim] + [(h, victim) for h in lab.hosts if h != victim]
         self.pingers = [PairPinger(src, dst, ips[dst], seconds) for src, dst in pairs]
         for pinger in self.pingers:
             pinger.start()
@@ -365,41 +369,62 @@ def scenario(lab, name, victim=None, bound_s=BOUND_S, lead_s=LEAD_S, stable_s=ST
     after = lab.identity(victim)
     if after != before:
         raise ChaosError(name, "%s came back as %s, was %s" % (victim, after, before), figures)
-    for host in others:
-        entry = lab.peer_entry(host, before["public_key"])
-        fields = ("endpoint", "allowed_ips") if victim in lab.public else ("allowed_ips",)  # NAT'd: learned anew
-        if entry is None or any(entry.get(f) != (entries[host] or {}).get(f) for f in fields):
+    fields = ("endpoint", "allowed_ips") if victim in lab.public else ("allowed_ips",)  # NAT'd: learned anew
+    for host in others:     # those that peer with the victim (with location granularity, not every host does)
+        entry = settled_entry(lab, host, before["public_key"], entries[host], fields)
+        if entries[host] is not None and (entry is None or any(entry.get(f) != entries[host].get(f) for f in fields)):
             raise ChaosError(name, "%s's peer entry of %s: %s, was %s" % (host, victim, entry, entries[host]),
                              figures)
     return figures
 
 
-def run(inventory="inventories/lab", scenarios=SCENARIOS, victim=None, bound_s=BOUND_S, lead_s=LEAD_S,
-        stable_s=STABLE_S):
+def settled_entry(lab, host, public_key, wanted, fields, settle_s=SETTLE_S):
+    """host's peer entry of public_key once it has ``wanted``'s fields again, or as it is after settle_s: a
+    failover agent that moved AllowedIPs away from a victim moves them back only after its hold time."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        entry = lab.peer_entry(host, public_key)
+        if wanted is None or (entry is not None and all(entry.get(f) == wanted.get(f) for f in fields)) \
+                or time.monotonic() > deadline:
+            return entry
+        time.sleep(0.5)
+
+
+def run(inventory="inventories/lab", scenarios=SCENARIOS + FAILOVER_SCENARIOS, victim=None, bound_s=BOUND_S,
+        lead_s=LEAD_S, stable_s=STABLE_S):
     """Every scenario in turn on the running lab of `inventory`: {figure: value}, {"chaos_skipped": why} when the
-    lab is not there; raises ChaosError (with the figures so far) at the first scenario that fails."""
+    lab is not there. A scenario that fails records chaos_<name>_error and the next one runs; at the end a
+    ChaosError carries every figure when any failed."""
     lab = Lab(inventory)
     why = lab.missing()
     if why:
         return {"chaos_skipped": why}
-    results = {}
+    results, failed = {}, []
     for name in scenarios:
         try:
-            results.update(scenario(lab, name, victim, bound_s, lead_s, stable_s))
+            if name in FAILOVER_SCENARIOS:
+                import chaos_failover  # pylint: disable=import-outside-toplevel  (it imports this module)
+                results.update(chaos_failover.scenario(lab, name, bound_s, lead_s, stable_s))
+            else:
+                results.update(scenario(lab, name, victim, bound_s, lead_s, stable_s))
         except ChaosError as exc:
-            exc.figures = dict(results, **exc.figures)
-            raise
+            results.update(exc.figures)
+            results["chaos_%s_error" % name] = str(exc)
+            failed.append(str(exc))
+    if failed:
+        raise ChaosError("chaos", "; ".join(failed), results)
     return results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("-i", "--inventory", default="inventories/lab")
-    parser.add_argument("-s", "--scenario", action="append", choices=SCENARIOS, help="repeatable; default: all")
+    parser.add_argument("-s", "--scenario", action="append", choices=SCENARIOS + FAILOVER_SCENARIOS,
+                        help="repeatable; default: all")
     parser.add_argument("--victim", help="hit this mesh host in every scenario")
     args = parser.parse_args(argv)
     try:
-        figures, failure = run(args.inventory, args.scenario or SCENARIOS, args.victim), None
+        figures, failure = run(args.inventory, args.scenario or SCENARIOS + FAILOVER_SCENARIOS, args.victim), None
     except ChaosError as exc:
         figures, failure = exc.figures, exc
     print(json.dumps(figures, indent=2, sort_keys=True))

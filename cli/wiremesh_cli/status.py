@@ -1,6 +1,7 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``wiremesh status``: handshake age and transfer per peer, from the hosts (over Ansible) or from the JSON that
+"""``wiremesh status``: handshake age and transfer per peer, and each host's failover agent's choice (which
+leader or relay it routes through, who it holds dead), from the hosts (over Ansible) or from the JSON that
 playbooks/report.yml writes (then with the all-pairs ping matrix: what ``make demo`` prints).
 
 Only keyless views of ``wg show`` are read (public-key, latest-handshakes, transfer, endpoints); never ``dump``,
@@ -14,6 +15,7 @@ import subprocess
 import sys
 
 VIEWS = ("public-key", "latest-handshakes", "endpoints", "transfer")
+FAILOVER_STATE = "/run/wiremesh/failover-%s.state.json"     # written by the failover agent (wireguard role)
 _SEP = "@@wiremesh@@"
 _RTT = re.compile(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/")
 _LOSS = re.compile(r"(\d+) received")
@@ -27,7 +29,8 @@ class StatusError(RuntimeError):
 
 def gather_command(inventory, group, interface):
     """The ``ansible`` ad-hoc command line that reads the keyless views on every host of ``group``."""
-    script = ("; echo %s; " % _SEP).join("wg show %s %s" % (interface, view) for view in VIEWS)
+    script = ("; echo %s; " % _SEP).join(["wg show %s %s" % (interface, view) for view in VIEWS]
+                                         + ["cat %s 2>/dev/null; true" % (FAILOVER_STATE % interface)])
     binary = os.path.join(os.path.dirname(sys.executable), "ansible")
     if not os.path.exists(binary):
         binary = shutil.which("ansible") or "ansible"
@@ -45,7 +48,7 @@ def parse_gathered(text):
                     hosts[host] = {"error": (result.get("stderr") or result.get("msg") or "failed").strip()}
                     continue
                 parts = result.get("stdout", "").split(_SEP)
-                hosts[host] = {view: part.strip("\n") for view, part in zip(VIEWS, parts)}
+                hosts[host] = {view: part.strip("\n") for view, part in zip(VIEWS + ("failover",), parts)}
     return hosts
 
 
@@ -194,8 +197,58 @@ def live_hosts(plan, gathered):
     return hosts
 
 
+def failover_states(hosts):
+    """{host: the failover agent's state} for the hosts whose agent wrote one (unparsable ones are skipped)."""
+    out = {}
+    for name, info in hosts.items():
+        text = (info.get("wg") or {}).get("failover") or ""
+        try:
+            state = json.loads(text) if text.strip() else None
+        except ValueError:
+            state = None
+        if isinstance(state, dict):
+            out[name] = state
+    return out
+
+
+def failover_text(states, unreachable=()):
+    """Dead leaders and relays (and who holds them dead), the hosts that failed over, and every multi-candidate
+    group's choice per host; "" when no agent reported."""
+    if not states:
+        return ""
+    dead = {}
+    rows = [("HOST", "MODE", "GROUP", "ACTIVE", "PREFERRED")]
+    moved = []
+    for host in sorted(states):
+        state = states[host]
+        for name in state.get("dead") or []:
+            dead.setdefault(name, []).append(host)
+        for group in state.get("groups") or []:
+            if len(group.get("candidates") or []) < 2:
+                continue
+            active, preferred = group.get("active"), group.get("preferred")
+            rows.append((host, state.get("mode") or "-", group.get("name") or "-", active or "-",
+                         preferred or "-"))
+            if active != preferred:
+                moved.append("%s (%s: %s instead of %s)" % (host, group.get("name"), active, preferred))
+        if state.get("isolated"):
+            moved.append("%s is cut off from every peer" % host)
+    lines = ["Failover (each host's agent):"]
+    lines.append("dead: " + ("; ".join("%s (as %s see%s it)" % (name, ", ".join(seen), "s" if len(seen) == 1 else "")
+                                       for name, seen in sorted(dead.items())) or "none"))
+    lines.append("failed over: " + ("; ".join(moved) or "none"))
+    if unreachable:
+        lines.append("no answer: " + ", ".join(sorted(unreachable)))
+    if len(rows) > 1:
+        lines.append(table(rows))
+    return "\n".join(lines)
+
+
 def render_live(plan, gathered, now):
     hosts = live_hosts(plan, gathered)
     ok = {h: i for h, i in hosts.items() if "error" not in i["wg"]}
-    return "\n".join([host_table(ok, now) if ok else "(no host answered)", "",
-                      peers_table(hosts, key_names(plan, hosts), now)])
+    out = [host_table(ok, now) if ok else "(no host answered)", "", peers_table(hosts, key_names(plan, hosts), now)]
+    failover = failover_text(failover_states(ok), sorted(set(hosts) - set(ok)))
+    if failover:
+        out += ["", failover]
+    return "\n".join(out)

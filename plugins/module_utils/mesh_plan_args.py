@@ -28,6 +28,9 @@ ARGUMENT_SPEC = dict(
     forget=dict(type="list", elements="str", default=[]),
     rotate=dict(type="list", elements="str", default=[]),
     preshared_keys=dict(type="bool", default=True),
+    standbys=dict(type="int", default=1),
+    standby_keepalive=dict(type="int", default=2),
+    down=dict(type="list", elements="str", default=[]),
 )
 
 
@@ -38,7 +41,8 @@ def run(params, field_prefix="", assigned=None, remembered=()):
     try:
         plan = build_plan(cidr=params["cidr"], granularity=params["granularity"], nodes=params["nodes"] or [],
                           peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
-                          require_keys=params["require_keys"], assigned=assigned)
+                          require_keys=params["require_keys"], assigned=assigned, standbys=params["standbys"],
+                          standby_keepalive=params["standby_keepalive"], down=params["down"])
     except MeshError as err:
         return None, None, "invalid mesh: " + _render(err, field_prefix, remembered)
     data = plan_dict(plan)

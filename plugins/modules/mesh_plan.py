@@ -121,6 +121,26 @@ options:
         lookup gives each host only its own.
     type: bool
     default: true
+  standbys:
+    description:
+      - Standby leaders per location (C(location) granularity) and standby relays per pair of segments that talk
+        through a relay, best first in the election order (a pinned leader, a public endpoint, any endpoint, by
+        name). Every host holds an entry for each standby it may switch to (key, endpoint, preshared key, no
+        AllowedIPs), and each node's C(failover) table says what its failover agent moves when one dies.
+      - V(0) plans Kilo's topology exactly, without failover.
+    type: int
+    default: 1
+  standby_keepalive:
+    description: PersistentKeepalive (seconds) on the entries held for standby leaders and relays.
+    type: int
+    default: 2
+  down:
+    description:
+      - Hosts the controller could not reach in this run. None of them leads a location or relays while another
+        host can (each one is then listed last among the standbys), and the result's C(notes) say so.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -166,8 +186,11 @@ plan:
       (C(name), C(kind), C(public_key), C(endpoint), C(allowed_ips), C(persistent_keepalive), C(relays)), plus
       C(mesh_ip), C(location), C(leader), C(nat), C(forward) (whether it routes for others, as a leader, a relay or
       a node with extra CIDRs), C(forward_ipv4) and C(forward_ipv6) (which address families it forwards) and
-      C(routes) (with cross granularity, C(to)/C(via) over a private network).
-    - C(segments) lists each location's leader and nodes, C(relays) the pairs that talk through a relay,
+      C(routes) (with cross granularity, C(to)/C(via) over a private network) and C(failover), the node's table
+      for its failover agent (C(self), C(peers) with their C(public_key) and C(mesh_ip), C(follow), C(static),
+      C(lead); see the wireguard role's README).
+    - C(segments) lists each location's leader, C(standbys) and nodes, C(relays) the pairs that talk through a
+      relay (C(via), then C(standbys)),
       C(peers) what each external peer must configure. No private key is ever part of it.
   returned: success
   type: dict

@@ -46,6 +46,10 @@ options:
         C(table); C(peers) is a list of dicts with C(name), C(public_key), C(endpoint) (V(null) for a peer
         that roams or sits behind NAT; its live endpoint is then left alone), C(allowed_ips) and
         C(persistent_keepalive).
+      - An optional C(failover) table (the plan's, when the host runs the failover agent) names the peers
+        whose AllowedIPs the agent moves between them when a location leader or relay dies; for those peers only
+        the ranges they hold together are compared, not which of them holds which, so a run does not undo a
+        failover. Without an agent running, leave C(failover) out.
     type: dict
   private_key_path:
     description:

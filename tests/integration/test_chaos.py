@@ -1,5 +1,6 @@
-"""Self-healing data plane and partial failure, on a lab of its own (clab: c-a and c-b with endpoints, c-nat
-behind a NAT router; tests/integration/chaos/inventory, namespaces wm-c-*, beside the main lab).
+"""Self-healing data plane, failover and partial failure, on a lab of its own with the default lab's shape (clab:
+c-a, c-b and the location loc-c of c-c1 and c-c2 with endpoints, c-nat and c-nat2 behind NAT routers;
+tests/integration/chaos/inventory, namespaces wm-c-*, beside the main lab).
 
 The lab tests (root) build and mesh clab once, run bench/chaos.py's scenarios under pings every 10 ms with a
 shorter lead and stability window, check recovery <= 30 s with the same keys and mesh IPs and no Ansible run,
@@ -24,6 +25,7 @@ from .labtools import ROOT, lab_namespaces, needs_lab, playbook
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import chaos  # noqa: E402  pylint: disable=wrong-import-position
+import chaos_failover  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_lab_sys import alive, tagged_pids  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.path.join("tests", "integration", "chaos", "inventory")
@@ -139,6 +141,65 @@ def test_an_unreachable_host_leaves_the_others_converged(clab):
     status = subprocess.run(chaos.labkit.host_argv(clab.lab_root, "c-b", "wiremesh-lab-ctl", "status", "sshd"),
                             capture_output=True, text=True, timeout=30, check=False)
     assert status.returncode == 0, "sshd is running again"
+
+
+@needs_lab
+def test_a_dead_leader_is_replaced_within_10_s_and_comes_back_without_a_second_outage(clab):
+    figures = chaos_failover.scenario(clab, "leader_down", **SHORT)
+    print(json.dumps(figures, sort_keys=True))
+    assert figures["chaos_leader_down_victim"] == "c-c1"
+    assert figures["chaos_leader_down_recovery_s"] <= chaos_failover.GOAL_S
+    assert figures["chaos_leader_down_second_outage_s"] <= chaos_failover.SECOND_OUTAGE_S
+    assert figures["chaos_leader_down_lost_pings"] > 0, "the fault did not break anything"
+    assert figures["chaos_leader_down_switches"] >= 2, "nobody failed over (and back)"
+
+
+@needs_lab
+def test_a_dead_relay_is_replaced_within_10_s(clab):
+    figures = chaos_failover.scenario(clab, "relay_down", **SHORT)
+    print(json.dumps(figures, sort_keys=True))
+    assert figures["chaos_relay_down_victim"] == "c-a"
+    assert figures["chaos_relay_down_recovery_s"] <= chaos_failover.GOAL_S
+    assert figures["chaos_relay_down_lost_pings"] > 0
+
+
+@needs_lab
+def test_a_flaky_leader_does_not_make_the_agents_flap(clab):
+    figures = chaos_failover.scenario(clab, "flaky_leader", **SHORT)
+    print(json.dumps(figures, sort_keys=True))
+    assert figures["chaos_flaky_leader_max_switches_per_host"] <= 1
+    assert 0.1 < figures["chaos_flaky_leader_loss_share"] < 0.8, "the loss was not injected"
+
+
+@needs_lab
+def test_a_run_plans_around_a_leader_the_mesh_holds_dead_and_status_shows_it(clab):
+    saved = chaos_failover.links_down(clab, "c-c1")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(
+                "c-c1" in (st or {}).get("dead", []) for h, st in chaos_failover.agent_states(clab).items()
+                if h != "c-c1"):
+            time.sleep(0.5)
+        status = subprocess.run([os.path.join(os.path.dirname(sys.executable), "wiremesh"), "status", "-i", INVENTORY],
+                                capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+        assert "dead: c-c1 (as c-a, c-b, c-c2, c-nat, c-nat2 see it)" in status.stdout, status.stdout
+        assert "c-c2 (location loc-c: c-c2 instead of c-c1)" in status.stdout, status.stdout
+        run = playbook("-i", INVENTORY, "playbooks/mesh.yml")
+        said = " ".join(run.stdout.split())     # warnings are wrapped
+        assert "c-c1: is unreachable in this run: location loc-c is planned with leader c-c2" in said, \
+            run.stdout[-4000:]
+        with open(os.path.join(STATE_DIR, "mesh.state.json"), encoding="utf-8") as handle:
+            plan = json.load(handle)["plan"]
+        assert plan["segments"]["loc-c"]["leader"] == "c-c2" and plan["segments"]["loc-c"]["standbys"] == ["c-c1"]
+    finally:
+        chaos_failover.links_up(clab, "c-c1", saved)
+    back = playbook("-i", INVENTORY, "playbooks/mesh.yml")
+    assert back.returncode == 0, back.stdout[-4000:]
+    with open(os.path.join(STATE_DIR, "mesh.state.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["plan"]["segments"]["loc-c"]["leader"] == "c-c1"
+    for src in ("c-nat", "c-c2", "c-b"):
+        assert subprocess.run(["ip", "netns", "exec", "wm-" + src, "ping", "-c", "3", "-W", "2", "-q",
+                               clab.mesh_ips()["c-c1"]], capture_output=True, timeout=30, check=False).returncode == 0
 
 
 # -- without a lab ---------------------------------------------------------------------------------------------

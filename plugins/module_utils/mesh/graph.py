@@ -9,7 +9,9 @@ state file's ``plan``) in, text out; the same plan always gives the same bytes.
   or ``forwards``;
 - external peers as boxes outside the clusters;
 - one solid edge per WireGuard peering, labelled with the endpoint each side dials (``a -> host:port``) and
-  the keepalive; one dotted edge per relayed pair, labelled ``via <relay>``;
+  the keepalive; a dashed grey one, labelled ``standby``, for the entries held for a failover (no AllowedIPs
+  yet); standby leaders and relays marked ``standby``; one dotted edge per relayed pair, labelled
+  ``via <relay>``;
 - with ``cross`` granularity, dashed grey edges for the unencrypted routes over a shared private network.
 """
 
@@ -35,10 +37,19 @@ def _relay_heads(plan):
     return {_head(plan, r["via"]) for r in plan.get("relays", [])}
 
 
-def _node_line(plan, name, node, relays):
+def _standbys(plan):
+    out = {n for seg in plan.get("segments", {}).values() for n in seg.get("standbys", [])}
+    for relay in plan.get("relays", []):
+        out.update(_head(plan, r) for r in relay.get("standbys", []))
+    return out
+
+
+def _node_line(plan, name, node, relays, standbys=()):
     marks = []
     if node.get("leader") and plan.get("granularity") == "location":
         marks.append("leader")
+    if name in standbys:
+        marks.append("standby")
     if node.get("nat"):
         marks.append("NAT")
     if name in relays:
@@ -76,8 +87,13 @@ def _edges(plan):
     return edges
 
 
+def _standby_edge(sides):
+    """An entry pair held for a failover: no AllowedIPs on either side yet."""
+    return all(not entry.get("allowed_ips") for entry in sides.values())
+
+
 def _edge_label(a, b, sides):
-    parts = []
+    parts = ["standby"] if _standby_edge(sides) else []
     for src, dst in ((a, b), (b, a)):
         entry = sides.get(src)
         if entry is None:
@@ -93,7 +109,7 @@ def _edge_label(a, b, sides):
 def to_dot(plan, name="wiremesh"):
     """The plan as DOT text (an undirected graph)."""
     nodes = plan.get("nodes", {})
-    relays = _relay_heads(plan)
+    relays, standbys = _relay_heads(plan), _standbys(plan)
     lines = ["graph %s {" % _q(name),
              '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];'
              % _q("%s %s (%s granularity)" % (name, plan.get("cidr", ""), plan.get("granularity", ""))),
@@ -106,14 +122,17 @@ def to_dot(plan, name="wiremesh"):
         lines.append("  subgraph %s {" % _q("cluster_%d" % index))
         lines.append("    label=%s; style=%s;" % (_q("location " + location), _q("rounded")))
         for node_name in sorted(locations[location]):
-            lines.append("    " + _node_line(plan, node_name, nodes[node_name], relays))
+            lines.append("    " + _node_line(plan, node_name, nodes[node_name], relays, standbys))
         lines.append("  }")
     for peer in sorted(plan.get("peers", {})):
         label = "%s\n%s\n[external peer]" % (peer, ", ".join(_peer_addresses(plan, peer)))
         lines.append("  %s %s;" % (_q(peer), _attrs(shape="note", style="dashed", label=label)))
     edges = _edges(plan)
     for a, b in sorted(edges):
-        lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(label=_edge_label(a, b, edges[(a, b)]) or None)))
+        standby = _standby_edge(edges[(a, b)])
+        lines.append("  %s -- %s %s;" % (_q(a), _q(b), _attrs(
+            label=_edge_label(a, b, edges[(a, b)]) or None, style="dashed" if standby else None,
+            color="grey" if standby else None)))
     for relay in plan.get("relays", []):
         a, b = (_head(plan, s) for s in relay["between"])
         attrs = _attrs(style="dotted", constraint="false", label="via %s" % _head(plan, relay["via"]))

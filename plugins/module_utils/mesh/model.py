@@ -20,6 +20,8 @@ from .errors import MeshError, Problem, described, shown
 DEFAULT_CIDR = "10.4.0.0/16"
 DEFAULT_PORT = 51820
 DEFAULT_KEEPALIVE = 25
+DEFAULT_STANDBYS = 1
+DEFAULT_STANDBY_KEEPALIVE = 2
 GRANULARITIES = ("full", "location", "cross")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -80,6 +82,9 @@ class MeshSpec:
     keepalive: int = DEFAULT_KEEPALIVE
     port: int = DEFAULT_PORT
     assigned: dict = field(default_factory=dict)   # sticky mesh IPs from a state file: name -> address
+    standbys: int = DEFAULT_STANDBYS  # standby leaders per location (0: no failover)
+    standby_keepalive: int = DEFAULT_STANDBY_KEEPALIVE   # PersistentKeepalive on standby entries (live, warm)
+    down: frozenset = frozenset()    # nodes the controller could not reach: elected only when no other can lead
 
     def node(self, name):
         index = self.__dict__.get("_node_index")
@@ -341,7 +346,8 @@ def parse_peer(data, problems):
 
 
 def parse_mesh(cidr=DEFAULT_CIDR, granularity="location", nodes=(), peers=(), keepalive=DEFAULT_KEEPALIVE,
-               port=DEFAULT_PORT, assigned=None):
+               port=DEFAULT_PORT, assigned=None, standbys=DEFAULT_STANDBYS, standby_keepalive=DEFAULT_STANDBY_KEEPALIVE,
+               down=()):
     """Build a MeshSpec from plain data, or raise MeshError listing every problem."""
     problems = []
     mesh = _Collector(problems, "mesh")
@@ -356,6 +362,8 @@ def parse_mesh(cidr=DEFAULT_CIDR, granularity="location", nodes=(), peers=(), ke
         mesh.add("granularity", "%r is not one of %s" % (granularity, ", ".join(GRANULARITIES)))
     keepalive = _int(mesh, "keepalive", keepalive, 1, 65535, DEFAULT_KEEPALIVE)
     port = _int(mesh, "port", port, 1, 65535, DEFAULT_PORT)
+    standbys = _int(mesh, "standbys", standbys, 0, 16, DEFAULT_STANDBYS)
+    standby_keepalive = _int(mesh, "standby_keepalive", standby_keepalive, 1, 65535, DEFAULT_STANDBY_KEEPALIVE)
     if not nodes:
         mesh.add("nodes", "the mesh has no nodes (is the inventory group empty?)")
     parsed_nodes = [parse_node(n, problems, port) for n in _list(mesh, "nodes", nodes)]
@@ -366,9 +374,23 @@ def parse_mesh(cidr=DEFAULT_CIDR, granularity="location", nodes=(), peers=(), ke
             sticky[name] = ipaddress.ip_address(address)
         except ValueError:
             mesh.add("assigned", "%s: %s is not an IP address" % (name, shown(address)))
+    down = _down(mesh, down, parsed_nodes)
     if problems:
         raise MeshError(problems)
     return MeshSpec(cidr=net, granularity=granularity,
                     nodes=tuple(sorted(parsed_nodes, key=lambda n: n.name)),
                     peers=tuple(sorted(parsed_peers, key=lambda p: p.name)),
-                    keepalive=keepalive, port=port, assigned=sticky)
+                    keepalive=keepalive, port=port, assigned=sticky, standbys=standbys,
+                    standby_keepalive=standby_keepalive, down=frozenset(down))
+
+
+def _down(mesh, down, nodes):
+    """The names in ``down`` (nodes the controller could not reach), each checked to be a node."""
+    names = {n.name for n in nodes if n is not None}
+    out = set()
+    for name in _list(mesh, "down", down or ()):
+        if name in names:
+            out.add(name)
+        else:
+            mesh.add("down", "%s is not a node of the mesh" % shown(name))
+    return out

@@ -51,6 +51,7 @@ def node_dict(node):
         "interface": _interface(node),
         "peers": [peer_entry_dict(e) for e in sorted(node.peers, key=_by_name)],
         "routes": [{"to": str(net), "via": str(via)} for net, via in node.routes],
+        "failover": node.failover,
     }
 
 
@@ -62,10 +63,11 @@ def plan_dict(plan):
         "mesh_ips": {name: str(ip) for name, ip in sorted(plan.mesh_ips.items())},
         "segments": {
             seg.name: {"location": seg.location, "leader": seg.head.name, "nodes": [n.name for n in seg.nodes],
-                       "ips": list(seg.ips_text)}
+                       "standbys": [n.name for n in seg.standbys], "ips": list(seg.ips_text)}
             for seg in plan.segments if not seg.is_peer
         },
-        "relays": [{"between": [a, b], "via": via} for (a, b), via in sorted(plan.relays.items())],
+        "relays": [{"between": [a, b], "via": via, "standbys": plan.relay_standbys.get((a, b), [])}
+                   for (a, b), via in sorted(plan.relays.items())],
         "nodes": {name: node_dict(node) for name, node in sorted(plan.nodes.items())},
         "peers": {name: [peer_entry_dict(e) for e in sorted(entries, key=_by_name)]
                   for name, entries in sorted(plan.peer_entries.items())},

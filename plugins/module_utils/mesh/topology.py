@@ -21,10 +21,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .election import elect, private_leader_notes
+from .election import down_notes, elect, private_leader_notes, standby_leaders
+from .failover import Tables, label as _label, standby_peer_entry
 from .errors import MeshError, Problem
 from .ipam import allocate
-from .model import Endpoint
+from .model import Endpoint  # noqa: F401  (annotations)
+from .reach import endpoint as _endpoint, linked as _linked, private_link as _private, shared_address as _shared_address
 from .validate import check_mesh
 
 
@@ -36,6 +38,12 @@ class Segment:
     head: object                     # the leader Node, or the model.Peer itself
     ips: list = field(default_factory=list)
     ips_text: list = field(default_factory=list)   # str() of ips, computed once (rendering is the hot path)
+    standbys: list = field(default_factory=list)   # model.Node: who takes over from head, best first
+
+    @property
+    def candidates(self):
+        """The leader, then its standbys: the order every host fails over in."""
+        return [self.head] + self.standbys
 
     @property
     def is_peer(self):
@@ -67,6 +75,7 @@ class NodePlan:
     peers: list = field(default_factory=list)   # PeerEntry, sorted by name (render relies on it)
     forward_families: tuple = ()     # the address families (4, 6) it forwards for others, sorted
     routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
+    failover: dict = None            # its failover table (failover.py)
 
     @property
     def nat(self):
@@ -87,6 +96,7 @@ class Plan:
     peer_entries: dict               # external peer name -> PeerEntry list, by name (what the peer configures)
     relays: dict                     # (segment a name, segment b name) -> relay segment name: for reading only
     #                                  (the planner keeps relays by segment; a location and a peer may share a name)
+    relay_standbys: dict = field(default_factory=dict)   # same keys: the relays that take over, best first
     notes: list = field(default_factory=list)   # Problems that change nothing but are worth a warning
     peer_texts: object = field(default=None, repr=False, compare=False)   # render.node_ini's cache
 
@@ -98,7 +108,8 @@ def plan(spec):
     own = _own_ranges(spec, mesh_ips)
     segments = _segments(spec, own)
     problems = []
-    relays = _relays(spec, segments, problems)
+    relay_options = _relays(spec, segments, problems)
+    relays = [(a, b, vias[0]) for a, b, vias in relay_options]
     nodes = {}
     peer_entries = {}
     extras = {}     # segment -> {relay segment: [segments reached through it]}
@@ -107,7 +118,8 @@ def plan(spec):
         extras.setdefault(b, {}).setdefault(relay, []).append(a)
     views = _Views(spec, segments)
     through_leader = _through_leader(spec, segments)
-    forwards = _forwarding(spec, segments, relays, own)
+    forwards = _forwarding(spec, segments, relay_options, own)
+    tables = Tables(spec, segments, relay_options, mesh_ips)
     for seg in segments:
         entries = views.entries(seg, extras.get(seg, {}))
         if seg.is_peer:
@@ -116,18 +128,25 @@ def plan(spec):
         routes = _private_routes(spec, seg, views.local)
         for node in seg.nodes:
             is_head = node is seg.head
+            peers = (_head_entries(spec, seg, entries, own, problems) if is_head
+                     else _leader_entry(spec, seg, node, through_leader, problems))
+            table, named = tables.table(seg, node, peers, entries, own)
+            held = {e.name for e in peers}
+            standby = [standby_peer_entry(PeerEntry, spec, t, node) for t in named if t.name not in held]
+            if any(standby):
+                peers = sorted(peers + [e for e in standby if e is not None], key=lambda e: e.name)
             nodes[node.name] = NodePlan(
                 name=node.name, location=node.location, mesh_ip=mesh_ips[node.name],
                 listen_port=node.listen_port, endpoint=node.endpoint, leader=is_head, segment=seg.name,
-                public_key=node.public_key,
-                peers=_head_entries(spec, seg, entries, own, problems) if is_head
-                else _leader_entry(spec, seg, node, through_leader, problems),
-                forward_families=tuple(sorted(forwards.get(node.name, ()))), routes=list(routes))
+                public_key=node.public_key, peers=peers,
+                forward_families=tuple(sorted(forwards.get(node.name, ()))), routes=list(routes), failover=table)
     if problems:
         raise MeshError(problems)
     return Plan(spec=spec, mesh_ips=mesh_ips, segments=segments, nodes=nodes, peer_entries=peer_entries,
                 relays={(a.name, b.name): via.name for a, b, via in relays},
-                notes=private_leader_notes(segments) if spec.granularity == "location" else [])
+                relay_standbys={(a.name, b.name): [v.name for v in vias[1:]] for a, b, vias in relay_options},
+                notes=down_notes(spec, segments, relay_options)
+                + (private_leader_notes(segments) if spec.granularity == "location" else []))
 
 
 # --- segments and leaders ------------------------------------------------------------------------------
@@ -154,9 +173,11 @@ def _segments(spec, own):
     segments = []
     for name in sorted(groups):
         members = sorted(groups[name], key=lambda n: n.name)
-        head = elect(members, problems)
+        head = elect(members, problems, spec.down)
         ips = [net for node in members for net in own[node.name]]
         segments.append(_segment(name, members[0].location, members, head, ips))
+        if spec.granularity == "location":
+            segments[-1].standbys = standby_leaders(members, head, spec.down, spec.standbys)
     for peer in spec.peers:
         segments.append(_segment(peer.name, None, [], peer, peer.allowed_ips))
     if problems:
@@ -172,8 +193,9 @@ def _segment(name, location, members, head, ips):
 # --- forwarding ----------------------------------------------------------------------------------------
 
 def _forwarding(spec, segments, relays, own):
-    """node name -> the address families it forwards: as a location's leader, those a member shares with any
-    range but its own and the leader's mesh IP; as a relay, those both sides of a relayed pair have; with
+    """node name -> the address families it forwards: as a location's leader or standby leader, those a member
+    shares with any range but its own and the leader's mesh IP; as a relay (or a standby relay, or one of their
+    standby leaders), those both sides of a relayed pair have; with
     extra CIDRs, theirs that some other range of the mesh has (traffic between its networks and the mesh)."""
     total = _count_families(net for seg in segments for net in seg.ips)
     out = {}
@@ -184,10 +206,13 @@ def _forwarding(spec, segments, relays, own):
                 out.setdefault(node.name, set()).update(
                     f for f in {net.version for net in node.extra_cidrs} if total[f] > mine[f])
             if node is not seg.head:
-                out.setdefault(seg.head.name, set()).update(
-                    f for f in (4, 6) if mine[f] and total[f] - mine[f] - (f == spec.cidr.version) > 0)
-    for a, b, via in relays:
-        out.setdefault(via.head.name, set()).update({n.version for n in a.ips} & {n.version for n in b.ips})
+                families = [f for f in (4, 6) if mine[f] and total[f] - mine[f] - (f == spec.cidr.version) > 0]
+                for candidate in seg.candidates:     # a standby leader forwards already: the switch is one wg set
+                    out.setdefault(candidate.name, set()).update(families)
+    for a, b, vias in relays:
+        for via in vias:
+            for candidate in via.candidates:
+                out.setdefault(candidate.name, set()).update({n.version for n in a.ips} & {n.version for n in b.ips})
     return out
 
 
@@ -199,41 +224,10 @@ def _count_families(nets):
     return out
 
 
-# --- endpoints and reachability ------------------------------------------------------------------------
-
-def _endpoint(target, viewer):
-    """Where ``viewer`` (a Segment head or node) sends packets for ``target``: a private address when both
-    sit in the same location and share a private network, else the target's public endpoint, else None."""
-    if getattr(target, "private_ips", None) and getattr(viewer, "private_ips", None):  # peers have none
-        address = _shared_address(target, viewer)
-        if address is not None:
-            return Endpoint(str(address), target.listen_port)
-    return target.endpoint
-
-
-def _linked(a, b):
-    return _endpoint(a.head, b.head) is not None or _endpoint(b.head, a.head) is not None
-
-
-def _shared_address(target, viewer):
-    """``target``'s address on a private network it shares with ``viewer`` in the same location, or None."""
-    if target.location != viewer.location:
-        return None
-    shared = {i.network for i in viewer.private_ips}
-    for iface in target.private_ips:
-        if iface.network in shared:
-            return iface.ip
-    return None
-
-
-def _private(spec, a, b):
-    """With ``cross``: two nodes of one location on a shared private network route, they do not peer."""
-    return (spec.granularity == "cross" and not a.is_peer and not b.is_peer
-            and _shared_address(a.head, b.head) is not None)
-
-
 def _relays(spec, segments, problems):
-    """[(segment a, segment b, relay segment)] for the pairs that neither can reach directly."""
+    """[(segment a, segment b, [relay segments])] for the pairs that neither can reach directly: the relay first,
+    then up to ``spec.standbys`` standby relays, in segment order (those whose head the controller could not
+    reach last)."""
     relays = []
     # a public endpoint is usable from anywhere: only pairs of segments without one may need a relay
     hidden = [seg for seg in segments if seg.head.endpoint is None]
@@ -241,26 +235,19 @@ def _relays(spec, segments, problems):
         for b in hidden[i + 1:]:
             if (a.is_peer and b.is_peer) or _private(spec, a, b) or _linked(a, b):
                 continue
-            via = next((r for r in segments if not r.is_peer and r is not a and r is not b
-                        and not _private(spec, r, a) and not _private(spec, r, b)
-                        and _endpoint(r.head, a.head) is not None and _endpoint(r.head, b.head) is not None), None)
-            if via is None:
+            vias = [r for r in segments if not r.is_peer and r is not a and r is not b
+                    and not _private(spec, r, a) and not _private(spec, r, b)
+                    and _endpoint(r.head, a.head) is not None and _endpoint(r.head, b.head) is not None]
+            if not vias:
                 problems.append(Problem(_label(a), "endpoint", "cannot reach %s: neither has an endpoint the other "
                                         "can use, and no location with a public endpoint can relay between them"
                                         % _label(b)))
                 continue
-            relays.append((a, b, via))
+            vias.sort(key=lambda r: r.head.name in spec.down)     # stable: segment order otherwise
+            relays.append((a, b, vias[:1 + spec.standbys]))
     if problems:
         raise MeshError(problems)
     return relays
-
-
-def _label(seg):
-    if seg.is_peer:
-        return "peer %s" % seg.name
-    if len(seg.nodes) == 1 and seg.name == seg.nodes[0].name:
-        return seg.name
-    return "location %s" % seg.name
 
 
 def _keepalive(spec, own, own_ep_for_other, other_ep_for_own):

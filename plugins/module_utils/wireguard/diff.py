@@ -31,7 +31,11 @@ def _int_or_none(value, what):
 
 
 def desired_state(config, public_key=None, preshared_keys=None):
-    """Normalise a node config dict (plus the host's public key and PSKs) for ``compare``."""
+    """Normalise a node config dict (plus the host's public key and PSKs) for ``compare``.
+
+    With a failover table (``config["failover"]``, see mesh/failover.py) the peers it names belong to the host's
+    failover agent, which moves AllowedIPs between them when a leader or relay dies: among those peers only the
+    union of their AllowedIPs must match (``moving``), not who holds which range."""
     if not isinstance(config, dict):
         raise WireGuardError("config must be a dict with 'interface' and 'peers'")
     iface = config.get("interface") or {}
@@ -77,8 +81,15 @@ def desired_state(config, public_key=None, preshared_keys=None):
     routes = None
     if table in ("auto", "main"):
         routes = frozenset(n for p in peers.values() for n in p["allowed_ips"] if n.prefixlen != 0)
+    table_peers = ((config.get("failover") or {}).get("peers") or {}).values()
+    moving = frozenset(p.get("public_key") for p in table_peers if p.get("public_key") in peers)
     return {"public_key": public_key, "listen_port": listen_port, "fwmark": fwmark, "mtu": mtu,
-            "addresses": addresses, "peers": peers, "routes": routes}
+            "addresses": addresses, "peers": peers, "routes": routes, "moving": moving}
+
+
+def _held(peers, keys):
+    """The ranges the peers ``keys`` hold together."""
+    return frozenset(n for pub in keys if pub in peers for n in peers[pub]["allowed_ips"])
 
 
 def split_endpoint(endpoint):
@@ -134,12 +145,16 @@ def _peer_changes(name, desired, live, names, resolver):
     def label(pub):
         return desired["peers"].get(pub, {}).get("name") or (names or {}).get(pub) or pub
 
+    moving = desired.get("moving") or frozenset()
+    if moving and _held(desired["peers"], moving) != _held(live["peers"], moving):
+        changes.append(Change(SYNC, "update allowed ips of the failover peers (%s)"
+                              % ", ".join(sorted(label(pub) for pub in moving)), None))
     for pub, want in sorted(desired["peers"].items(), key=lambda kv: (kv[1]["name"] or "", kv[0])):
         have = live["peers"].get(pub)
         if have is None:
             changes.append(Change(SYNC, "add peer %s" % label(pub), None))
             continue
-        if want["allowed_ips"] != have["allowed_ips"]:
+        if want["allowed_ips"] != have["allowed_ips"] and pub not in moving:
             changes.append(Change(SYNC, "update allowed ips of %s" % label(pub), None))
         if want["endpoint"] is not None and not endpoint_matches(want["endpoint"], have["endpoint"], resolver):
             changes.append(Change(SYNC, "update endpoint of %s" % label(pub), None))

@@ -150,3 +150,39 @@ def test_find_collections_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setattr(collection.os.path, "expanduser", lambda p: str(tmp_path / "home"))
     with pytest.raises(LookupError, match="WIREMESH_COLLECTIONS_PATH"):
         collection.find_collections(environ={}, here=str(tmp_path / "a" / "b.py"))
+
+
+def test_status_shows_dead_leaders_and_who_failed_over(capsys, inventory, monkeypatch):
+    agent = {"version": 1, "interface": "wg0", "self": "aws1", "mode": "lead", "isolated": False,
+             "groups": [{"name": "location do-fra1", "candidates": ["do1", "do2"], "active": "do2",
+                         "preferred": "do1"},
+                        {"name": "location edge", "candidates": ["edge"], "active": "edge", "preferred": "edge"}],
+             "dead": ["do1"], "switches": []}
+    data = json.loads(GATHERED)
+    host = data["plays"][0]["tasks"][0]["hosts"]["aws1"]
+    host["stdout"] += "@@wiremesh@@\n" + json.dumps(agent) + "\n"
+
+    class Proc:
+        returncode, stdout, stderr = 0, json.dumps(data), ""
+
+    calls = []
+    monkeypatch.setattr(status.subprocess, "run", lambda argv, **kw: calls.append(argv) or Proc())
+    monkeypatch.setattr(main.time, "time", lambda: 1000)
+    code, out, _err = run(capsys, "status", "-i", str(inventory))
+    assert code == 0 and "cat /run/wiremesh/failover-wg0.state.json" in calls[0][-1]
+    assert "dead: do1 (as aws1 sees it)" in out
+    assert "failed over: aws1 (location do-fra1: do2 instead of do1)" in out
+    assert "no answer: edge" in out
+    row = next(line for line in out.splitlines() if line.startswith("aws1") and "location do-fra1" in line)
+    assert row.split() == ["aws1", "lead", "location", "do-fra1", "do2", "do1"]
+    assert "location edge" not in out          # nothing to choose there
+
+
+def test_status_without_agents_has_no_failover_section(capsys, inventory, monkeypatch):
+    class Proc:
+        returncode, stdout, stderr = 0, GATHERED, ""
+
+    monkeypatch.setattr(status.subprocess, "run", lambda argv, **kw: Proc())
+    monkeypatch.setattr(main.time, "time", lambda: 1000)
+    _code, out, _err = run(capsys, "status", "-i", str(inventory))
+    assert "Failover" not in out

@@ -14,8 +14,8 @@ from .helpers import key, lab_nodes, node
 OPERATOR = {"name": "operator", "allowed_ips": ["10.4.100.1/32"], "public_key": key("operator")}
 
 
-def lab_dot(granularity="location"):
-    return graph.to_dot(build_plan_dict("10.4.0.0/16", granularity, lab_nodes(), [OPERATOR]))
+def lab_dot(granularity="location", standbys=0):
+    return graph.to_dot(build_plan_dict("10.4.0.0/16", granularity, lab_nodes(), [OPERATOR], standbys=standbys))
 
 
 def test_clusters_leaders_nat_relay_and_peer_are_marked():
@@ -66,3 +66,12 @@ def test_graphviz_accepts_it():
     proc = subprocess.run(["dot", "-Tsvg"], input=lab_dot(), capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "<svg" in proc.stdout and "operator" in proc.stdout
+
+
+def test_standby_leader_and_its_warm_entries_are_drawn_apart():
+    dot = lab_dot(standbys=1)
+    assert '"do2" [label="do2\\n10.4.0.3\\n[standby, forwards]", shape="box", style="rounded"];' in dot
+    edge = next(line for line in dot.splitlines() if line.startswith('  "aws1" -- "do2"'))
+    assert 'style="dashed"' in edge and 'color="grey"' in edge and 'label="standby\\n' in edge
+    leader = next(line for line in dot.splitlines() if line.startswith('  "aws1" -- "do1"'))
+    assert "standby" not in leader and "dashed" not in leader

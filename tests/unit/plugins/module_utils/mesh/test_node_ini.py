@@ -72,7 +72,7 @@ def test_full_mesh_shares_entries_between_nodes():
 def test_location_named_like_a_peer_keeps_its_own_entries():
     peer = {"name": "do-fra1", "allowed_ips": ["10.4.200.1/32"], "public_key": key("p-fra"),
             "endpoint": "203.0.113.77"}
-    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), peers=[peer])
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), peers=[peer], standbys=0)
     assert {e.name for e in plan.nodes["aws1"].peers} == {"do1", "do-fra1", "edge"}
     assert {e.name for e in plan.nodes["do1"].peers} == {"aws1", "do-fra1", "do2", "edge"}
     assert {e.name for e in plan.peer_entries["do-fra1"]} == {"aws1", "do1", "edge"}

@@ -22,7 +22,7 @@ def lab(names=("do1", "do2", "aws1")):
 
 
 def test_update_records_addresses_keys_and_pair_psks():
-    plan = build_plan("10.4.0.0/16", "location", lab())
+    plan = build_plan("10.4.0.0/16", "location", lab(), standbys=0)
     new = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
     assert new["nodes"]["do1"] == {"mesh_ip": "10.4.0.2", "public_key": key("do1"), "reserved": False}
     # location mode: do2 peers only with its leader do1; do1 with aws1
@@ -31,14 +31,14 @@ def test_update_records_addresses_keys_and_pair_psks():
 
 
 def test_psks_are_generated_once_and_kept():
-    plan = build_plan("10.4.0.0/16", "location", lab())
+    plan = build_plan("10.4.0.0/16", "location", lab(), standbys=0)
     first = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
     second = mesh_state.update(first, plan, new_psk=lambda: pytest.fail("no new key may be made"))
     assert second == first
 
 
 def test_psks_for_gives_a_node_only_its_own_pairs():
-    plan = build_plan("10.4.0.0/16", "location", lab())
+    plan = build_plan("10.4.0.0/16", "location", lab(), standbys=0)
     st = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
     assert set(mesh_state.psks_for(st, "do2")) == {key("do1")}
     assert set(mesh_state.psks_for(st, "do1")) == {key("do2"), key("aws1")}
@@ -46,7 +46,7 @@ def test_psks_for_gives_a_node_only_its_own_pairs():
 
 
 def test_without_psks_none_are_kept():
-    plan = build_plan("10.4.0.0/16", "location", lab())
+    plan = build_plan("10.4.0.0/16", "location", lab(), standbys=0)
     assert mesh_state.update(mesh_state.empty(), plan)["psks"] == {}
 
 

@@ -28,7 +28,7 @@ def test_lab_mesh_routes_every_pair(granularity):
 
 
 def test_location_leader_carries_members():
-    plan = build_plan("10.4.0.0/16", "location", lab_nodes())
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), standbys=0)   # Kilo's topology
     do1, do2 = plan.nodes["do1"], plan.nodes["do2"]
     assert do1.leader and not do2.leader and do1.forward
     # the member's only peer is its leader, reached over the private network
@@ -49,7 +49,7 @@ def test_full_mesh_uses_private_endpoint_inside_a_location():
 
 
 def test_nat_node_keeps_alive_and_others_do_not():
-    plan = build_plan("10.4.0.0/16", "location", lab_nodes())
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), standbys=0)
     assert plan.nodes["edge"].nat
     assert {e.name: e.keepalive for e in plan.nodes["edge"].peers} == {"aws1": 25, "do1": 25}
     assert all(e.keepalive is None for e in plan.nodes["do1"].peers)
@@ -58,7 +58,7 @@ def test_nat_node_keeps_alive_and_others_do_not():
 def test_explicit_keepalive_zero_disables_it():
     nodes = lab_nodes()
     nodes[3]["keepalive"] = 0
-    plan = build_plan("10.4.0.0/16", "location", nodes)
+    plan = build_plan("10.4.0.0/16", "location", nodes, standbys=0)
     assert all(e.keepalive is None for e in plan.nodes["edge"].peers)
 
 
@@ -150,7 +150,7 @@ def test_nodes_forward_the_address_families_they_route_for_others():
     nodes = lab_nodes()
     nodes[3]["extra_cidrs"] = ["10.50.0.0/24", "fd00:50::/64"]     # edge: a network of each family behind it
     nodes[1]["extra_cidrs"] = ["fd00:12::/64"]                       # do2, a member: an IPv6 network only
-    plan = build_plan("10.4.0.0/16", "location", nodes)
+    plan = build_plan("10.4.0.0/16", "location", nodes, standbys=0)
     assert plan.nodes["edge"].forward and plan.nodes["do2"].forward
     assert {name: n.forward_families for name, n in plan.nodes.items()} == \
         {"aws1": (), "do1": (4, 6), "do2": (6,), "edge": (4, 6)}
@@ -172,7 +172,7 @@ def test_node_alone_with_its_extra_cidrs_has_nobody_to_forward_for():
 
 def test_external_peer_attaches_to_every_leader():
     peer = {"name": "laptop", "allowed_ips": ["10.5.0.1/32"], "public_key": key("laptop")}
-    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), peers=[peer])
+    plan = build_plan("10.4.0.0/16", "location", lab_nodes(), peers=[peer], standbys=0)
     for name in ("do1", "aws1"):
         assert "laptop" in [e.name for e in plan.nodes[name].peers]
     assert "laptop" not in [e.name for e in plan.nodes["do2"].peers]
@@ -228,7 +228,7 @@ def test_plan_dict_has_no_private_material():
     text = plan_json(build_plan("10.4.0.0/16", "location", lab_nodes()))
     assert "PrivateKey" not in text and "private_key" not in text
     assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"],
-                                           "ips": ["10.4.0.2/32", "10.4.0.3/32"]}
+                                           "standbys": ["do2"], "ips": ["10.4.0.2/32", "10.4.0.3/32"]}
 
 
 def test_cross_routes_privately_inside_a_location_and_peers_across():

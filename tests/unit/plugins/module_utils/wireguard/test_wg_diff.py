@@ -195,3 +195,30 @@ def test_invalid_configs_name_every_problem():
         diff.desired_state(config(peers=[{"public_key": A}, {"public_key": A}]))
     with pytest.raises(WireGuardError, match="preshared key is not a valid"):
         diff.desired_state(config(), preshared_keys={A: "short"})
+
+
+def failover_config():
+    cfg = config()
+    cfg["failover"] = {"self": "host", "peers": {"a": {"public_key": A, "mesh_ip": "10.4.0.1"},
+                                                 "b": {"public_key": B, "mesh_ip": "10.4.0.3"}}}
+    return cfg
+
+
+def test_ranges_the_failover_agent_moved_between_its_peers_are_no_change():
+    fake = FakeHost()
+    fake.add_link("wg0", private_key=HOST_PRIV, addrs=["10.4.0.2/32"],
+                  routes=[("10.4.0.1/32", "boot"), ("10.4.0.3/32", "boot"), ("10.9.0.0/24", "boot")])
+    # the agent gave everything to a (b, say a standby leader's old leader, is dead)
+    fake.add_peer("wg0", A, ["10.4.0.1/32", "10.4.0.3/32", "10.9.0.0/24"], endpoint="203.0.113.1:51820",
+                  keepalive=25)
+    fake.add_peer("wg0", B, [], endpoint="198.51.100.7:40312")
+    assert changes(fake, failover_config()) == []
+    # without the table the same live state is a change
+    assert actions(fake) == ["update allowed ips of a", "update allowed ips of b"]
+
+
+def test_a_range_missing_from_every_failover_peer_is_a_change():
+    fake = host()
+    cfg = failover_config()
+    cfg["peers"][1]["allowed_ips"].append("10.8.0.0/24")
+    assert actions(fake, cfg)[0] == "update allowed ips of the failover peers (a, b)"
