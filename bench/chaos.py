@@ -17,7 +17,8 @@ in a row (ping sends about 63 a second on this machine rather than 100).
 Every scenario checks the victim's public key and mesh IP and its peer entry on the others that peer with it
 (once their failover agents moved any AllowedIPs back) afterwards, and fails
 (ChaosError naming it) when recovery exceeds its bound (30 s). Figures: chaos_<scenario>_recovery_s,
-_lost_pings, _sent, _victim, _slowest_pair (the last to answer again) and the sshd runs' seconds; `python bench/chaos.py [-i INVENTORY]` prints them and
+_lost_pings, _sent, _victim, _slowest_pair (the last to answer again) and the sshd runs' seconds;
+`python bench/chaos.py [-i INVENTORY] [-s SCENARIO]...` prints them (and bench/chaos_failover.py's) and
 merges them into bench/results.json. Traffic stays inside the lab's namespaces; every loop is bounded."""
 
 import argparse
@@ -35,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "roles", "lab", "files"))
 
 import labkit  # noqa: E402  pylint: disable=wrong-import-position
-from results_file import merge  # noqa: E402  pylint: disable=wrong-import-position
+from results_file import merge, provenance  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_lab_sys import netns_pids, ns_ident  # noqa: E402  pylint: disable=wrong-import-position
 
 SCENARIOS = ("kill_wireguard_go", "delete_interface", "restart_host", "sshd_stopped_run")
@@ -49,6 +50,7 @@ SETTLE_S = 30.0             # how long failover agents may take to move AllowedI
 RUN_TIMEOUT = 280           # one playbook run
 MAX_PING_S = 600            # a ping's sequence numbers (16 bits) must not wrap: 600 s at 10 ms is 60,000
 IFACE = "wg0"
+AGENT_STATE = "/run/wiremesh/failover-%s.state.json" % IFACE
 STARTED_PIDS = []           # every ping this module started (tests check none is left)
 _REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)")
 _SEQ = re.compile(r"icmp_seq=(\d+)")
@@ -118,6 +120,27 @@ class Lab:
                 if parts[0] == public_key and len(parts) == 2:
                     entry[field] = parts[1]
         return entry or None
+
+    def agent_states(self):
+        """{host: its failover agent's state (roles/wireguard/files/wiremesh_failover.py), or None}."""
+        out = {}
+        for host in self.hosts:
+            try:
+                out[host] = json.loads(self.run_in(host, "cat", AGENT_STATE).stdout)
+            except ValueError:
+                out[host] = None
+        return out
+
+    def settle(self, timeout=SETTLE_S):
+        """Wait until no failover agent holds anyone dead or routes around anyone (a scenario starts from the
+        planned mesh); returns the hosts that still do at the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            off = sorted(h for h, st in self.agent_states().items() if st and (st.get("dead") or any(
+                g.get("active") != g.get("preferred") for g in st.get("groups", []))))
+            if not off or time.monotonic() > deadline:
+                return off
+            time.sleep(0.5)
 
     def victim(self, scenario, wanted=None):
         if wanted:
@@ -339,6 +362,7 @@ def scenario(lab, name, victim=None, bound_s=BOUND_S, lead_s=LEAD_S, stable_s=ST
     """Run one scenario under pings; returns its figures, raises ChaosError when it fails."""
     victim = lab.victim(name, victim)
     others = [h for h in lab.hosts if h != victim]
+    lab.settle()        # an earlier fault's failover has switched back: the entries below are the plan's
     before = lab.identity(victim)
     entries = {h: lab.peer_entry(h, before["public_key"]) for h in others}
     prefix = "chaos_%s_" % name
@@ -399,15 +423,18 @@ def run(inventory="inventories/lab", scenarios=SCENARIOS + FAILOVER_SCENARIOS, v
     why = lab.missing()
     if why:
         return {"chaos_skipped": why}
-    results, failed = {}, []
+    results, failed = dict(provenance("chaos"), chaos_inventory=inventory), []
     for name in scenarios:
         try:
             if name in FAILOVER_SCENARIOS:
-                import chaos_failover  # pylint: disable=import-outside-toplevel  (it imports this module)
+                # chaos_failover imports this module: imported here, not at the top
+                import chaos_failover  # pylint: disable=import-outside-toplevel
                 results.update(chaos_failover.scenario(lab, name, bound_s, lead_s, stable_s))
             else:
                 results.update(scenario(lab, name, victim, bound_s, lead_s, stable_s))
+            results["chaos_%s_inventory" % name] = inventory
         except ChaosError as exc:
+            results["chaos_%s_inventory" % name] = inventory
             results.update(exc.figures)
             results["chaos_%s_error" % name] = str(exc)
             failed.append(str(exc))

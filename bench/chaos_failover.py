@@ -28,7 +28,6 @@ SCENARIOS = ("leader_down", "relay_down", "flaky_leader")
 GOAL_S, SECOND_OUTAGE_S = 10.0, 1.0
 FLAKY_S, FLAKY_LOSS = 60.0, 30
 BACK_WINDOW_S = 30.0        # how long the pings run once the victim is back (agents' hold time is 10 s)
-STATE = "/run/wiremesh/failover-%s.state.json" % IFACE
 NFT_TABLE = "wiremesh_chaos"
 
 
@@ -67,8 +66,8 @@ def relay_victim(lab, plan):
 def location_pairs(lab, victim, members):
     """Both directions between every other host of the victim's location and every other host."""
     others = [h for h in lab.hosts if h != victim]
-    return sorted({(m, o) for m in members for o in others if o != m} | {(o, m) for m in members for o in others
-                                                                        if o != m})
+    pairs = {(m, o) for m in members for o in others if o != m}
+    return sorted(pairs | {(o, m) for m, o in pairs})
 
 
 # -- faults -----------------------------------------------------------------------------------------------------
@@ -117,17 +116,6 @@ def lossless(lab, host):
 
 
 # -- the agents --------------------------------------------------------------------------------------------------
-def agent_states(lab):
-    out = {}
-    for host in lab.hosts:
-        text = lab.run_in(host, "cat", STATE).stdout
-        try:
-            out[host] = json.loads(text)
-        except ValueError:
-            out[host] = None
-    return out
-
-
 def switches_since(states, since):
     """{host: [switch events at or after since]} from the agents' state files."""
     return {h: [s for s in (st or {}).get("switches", []) if s.get("time", 0) >= since] for h, st in states.items()}
@@ -137,7 +125,7 @@ def wait_preferred(lab, group_of, deadline):
     """Wait until every agent's group named ``group_of`` is on its preferred (first) candidate again; returns the
     hosts that are not by the deadline."""
     while True:
-        states = agent_states(lab)
+        states = lab.agent_states()
         off = sorted(h for h, st in states.items() if st and any(
             g.get("name") == group_of and g.get("active") != g.get("preferred") for g in st.get("groups", [])))
         if not off or time.time() > deadline:
@@ -178,6 +166,7 @@ def outage_and_return(lab, name, victim, pairs, group_of, bound_s, lead_s, stabl
     figures = {prefix + "victim": victim, prefix + "pairs": len(pairs)}
     back_pairs = [(victim, h) for h in lab.hosts if h != victim]
     window = lead_s + chaos.READY_S + bound_s + stable_s + BACK_WINDOW_S + 60
+    lab.settle()
     started = time.time()
     pings = Pings(lab, victim, window, pairs=pairs)
     back = None
@@ -202,7 +191,7 @@ def outage_and_return(lab, name, victim, pairs, group_of, bound_s, lead_s, stabl
         victim_back = back.recovery(back_at, stable_s)
         figures[prefix + "victim_back_s"] = None if victim_back is None else round(victim_back[0], 3)
         figures[prefix + "not_switched_back"] = left
-        after = switches_since(agent_states(lab), fault_at)
+        after = switches_since(lab.agent_states(), fault_at)
         figures[prefix + "switches"] = sum(len(v) for v in after.values())
     finally:
         figures[prefix + "lost_pings"], figures[prefix + "sent"] = pings.stop()
@@ -244,6 +233,7 @@ def flaky_leader(lab, bound_s=chaos.BOUND_S, lead_s=chaos.LEAD_S, stable_s=chaos
     victim, members = leader_victim(lab, plan_of(lab))
     pairs = location_pairs(lab, victim, members)
     figures = {prefix + "victim": victim, prefix + "loss_percent": FLAKY_LOSS, prefix + "seconds": seconds}
+    lab.settle()
     started = time.time()
     pings = Pings(lab, victim, lead_s + chaos.READY_S + seconds + 30, pairs=pairs)
     try:
@@ -254,7 +244,7 @@ def flaky_leader(lab, bound_s=chaos.BOUND_S, lead_s=chaos.LEAD_S, stable_s=chaos
             time.sleep(seconds)
         finally:
             lossless(lab, victim)
-        per_host = switches_since(agent_states(lab), since)
+        per_host = switches_since(lab.agent_states(), since)
     finally:
         figures[prefix + "lost_pings"], figures[prefix + "sent"] = pings.stop()
     figures[prefix + "switches"] = sum(len(v) for v in per_host.values())

@@ -4,6 +4,9 @@
 
 import json
 import os
+import platform
+import subprocess
+import time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
 
@@ -19,3 +22,22 @@ def merge(figures, path=RESULTS):
         json.dump(previous, handle, indent=2, sort_keys=True)
         handle.write("\n")
     os.replace(path + ".tmp", path)
+
+
+def provenance(prefix="bench"):
+    """Which code, when, on what, under which load: written beside the figures of every run, as
+    <prefix>_commit, _date, _load_1m and _machine."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True,
+                              check=False).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        memory_kib = int(handle.readline().split()[1])
+    return {prefix + "_commit": commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""),
+            prefix + "_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            prefix + "_load_1m": round(os.getloadavg()[0], 2),
+            prefix + "_machine": "%s, %d CPUs, %.0f GiB, Python %s"
+                                 % (platform.platform(terse=True), os.cpu_count() or 0, memory_kib / 1048576,
+                                    platform.python_version())}

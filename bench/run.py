@@ -23,8 +23,6 @@ import base64
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -112,21 +110,9 @@ def vision_figures(vision):
 
 
 def provenance():
-    """Which code, when, on what, under which load: written beside the figures of every run."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def git(*args):
-        return subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True,
-                              check=False).stdout.strip()
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    with open("/proc/meminfo", encoding="utf-8") as handle:
-        memory_kib = int(handle.readline().split()[1])
-    return {"bench_commit": commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""),
-            "bench_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "bench_load_1m": round(os.getloadavg()[0], 2),
-            "bench_machine": "%s, %d CPUs, %.0f GiB, Python %s"
-                             % (platform.platform(terse=True), os.cpu_count() or 0, memory_kib / 1048576,
-                                platform.python_version())}
+    """Which code, when, on what, under which load (results_file.provenance)."""
+    import results_file  # pylint: disable=import-outside-toplevel
+    return results_file.provenance("bench")
 
 
 def main():

@@ -20,7 +20,7 @@ import time
 import jinja2
 import pytest
 
-from .labtools import ROOT, lab_namespaces, needs_lab, playbook
+from .labtools import ROOT, lab_namespaces, needs_lab, playbook, recap as labkit_recap
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
@@ -173,33 +173,42 @@ def test_a_flaky_leader_does_not_make_the_agents_flap(clab):
 
 @needs_lab
 def test_a_run_plans_around_a_leader_the_mesh_holds_dead_and_status_shows_it(clab):
+    """c-c1 loses its network (the agents fail over) and its sshd (the run cannot reach it: lab SSH goes through
+    the host's loopback, not its links): status names it dead, the run plans loc-c with c-c2 and says so; once it
+    is back the next run plans it as leader again."""
     saved = chaos_failover.links_down(clab, "c-c1")
+    chaos.sshd(clab, "c-c1", "stop")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(
-                "c-c1" in (st or {}).get("dead", []) for h, st in chaos_failover.agent_states(clab).items()
-                if h != "c-c1"):
+                "c-c1" in (st or {}).get("dead", []) for h, st in clab.agent_states().items() if h != "c-c1"):
             time.sleep(0.5)
-        status = subprocess.run([os.path.join(os.path.dirname(sys.executable), "wiremesh"), "status", "-i", INVENTORY],
-                                capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+        wiremesh = os.path.join(os.path.dirname(sys.executable), "wiremesh")
+        status = subprocess.run([wiremesh, "status", "-i", INVENTORY], capture_output=True, text=True, timeout=300,
+                                check=False, cwd=ROOT)
         assert "dead: c-c1 (as c-a, c-b, c-c2, c-nat, c-nat2 see it)" in status.stdout, status.stdout
         assert "c-c2 (location loc-c: c-c2 instead of c-c1)" in status.stdout, status.stdout
+        assert "no answer: c-c1" in status.stdout, status.stdout
         run = playbook("-i", INVENTORY, "playbooks/mesh.yml")
-        said = " ".join(run.stdout.split())     # warnings are wrapped
+        said = " ".join((run.stdout + run.stderr).split())     # warnings go to stderr, wrapped
         assert "c-c1: is unreachable in this run: location loc-c is planned with leader c-c2" in said, \
-            run.stdout[-4000:]
+            run.stdout[-3000:] + run.stderr[-3000:]
+        assert labkit_recap(run.stdout).get("c-c1", {}).get("unreachable") == 1, run.stdout[-3000:]
         with open(os.path.join(STATE_DIR, "mesh.state.json"), encoding="utf-8") as handle:
             plan = json.load(handle)["plan"]
         assert plan["segments"]["loc-c"]["leader"] == "c-c2" and plan["segments"]["loc-c"]["standbys"] == ["c-c1"]
     finally:
+        chaos.sshd(clab, "c-c1", "start")
         chaos_failover.links_up(clab, "c-c1", saved)
+    assert clab.settle() == [], "the agents still route around c-c1"
     back = playbook("-i", INVENTORY, "playbooks/mesh.yml")
     assert back.returncode == 0, back.stdout[-4000:]
     with open(os.path.join(STATE_DIR, "mesh.state.json"), encoding="utf-8") as handle:
         assert json.load(handle)["plan"]["segments"]["loc-c"]["leader"] == "c-c1"
     for src in ("c-nat", "c-c2", "c-b"):
-        assert subprocess.run(["ip", "netns", "exec", "wm-" + src, "ping", "-c", "3", "-W", "2", "-q",
-                               clab.mesh_ips()["c-c1"]], capture_output=True, timeout=30, check=False).returncode == 0
+        ping = subprocess.run(["ip", "netns", "exec", "wm-" + src, "ping", "-c", "3", "-W", "2", "-q",
+                               clab.mesh_ips()["c-c1"]], capture_output=True, text=True, timeout=30, check=False)
+        assert ping.returncode == 0, (src, ping.stdout)
 
 
 # -- without a lab ---------------------------------------------------------------------------------------------
@@ -245,6 +254,39 @@ def test_recovery_is_the_start_of_the_first_steady_run_of_replies():
     assert chaos.recovered_at([parsed(KILLED), restarted], 100.065, 2) == 200.5
 
 
+def test_the_longest_silence_counts_the_edges_of_the_window():
+    run = parsed(PING)          # replies at 100.0, 100.01, 100.05, 100.06, 100.07
+    assert round(chaos_failover.longest_silence([run], 100.0, 100.07), 3) == 0.04
+    assert round(chaos_failover.longest_silence([run], 99.5, 100.07), 3) == 0.5      # nothing before 100.0
+    assert round(chaos_failover.longest_silence([run], 100.0, 101.0), 3) == 0.93     # nothing after 100.07
+    assert chaos_failover.longest_silence([], 5.0, 7.5) == 2.5
+
+
+class PlanLab:
+    hosts = ["a1", "a2", "b1", "n1", "n2"]
+
+
+PLAN = {"segments": {"a": {"leader": "a1", "nodes": ["a1", "a2"], "standbys": ["a2"]},
+                     "b": {"leader": "b1", "nodes": ["b1"], "standbys": []},
+                     "n1": {"leader": "n1", "nodes": ["n1"], "standbys": []},
+                     "n2": {"leader": "n2", "nodes": ["n2"], "standbys": []}},
+        "relays": [{"between": ["n1", "op"], "via": "a", "standbys": ["b"]},
+                   {"between": ["n1", "n2"], "via": "b", "standbys": ["a"]}]}
+
+
+def test_victims_come_from_the_plan_and_a_lab_without_one_says_why():
+    assert chaos_failover.leader_victim(PlanLab, PLAN) == ("a1", ["a2"])
+    # the pair with the external peer "op" cannot fail over: the next pair of mesh hosts is used
+    assert chaos_failover.relay_victim(PlanLab, PLAN) == ("b1", ["n1", "n2"])
+    assert chaos_failover.location_pairs(PlanLab, "a1", ["a2"]) == sorted(
+        [("a2", h) for h in ("b1", "n1", "n2")] + [(h, "a2") for h in ("b1", "n1", "n2")])
+    bare = {"segments": {"b": PLAN["segments"]["b"]}, "relays": PLAN["relays"][:1]}
+    with pytest.raises(chaos_failover.NotApplicable, match="standby leader"):
+        chaos_failover.leader_victim(PlanLab, bare)
+    with pytest.raises(chaos_failover.NotApplicable, match="external peer"):
+        chaos_failover.relay_victim(PlanLab, bare)
+
+
 def rendered_units(tmp_path, iface="wg0"):
     """The systemd units of tasks/service_systemd.yml, rendered for iface into tmp_path as a unit directory."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -277,6 +319,19 @@ def test_watchdog_units_verify(tmp_path):
     assert res.returncode == 0 and res.stdout + res.stderr == "", res.stdout + res.stderr
     assert "OnUnitActiveSec=5\n" in paths["timer"].read_text()
     assert "ExecStartPost=-/usr/local/sbin/wiremesh-wg-endpoints restore %i\n" in paths["dropin"].read_text()
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_failover_agent_unit_verifies(tmp_path):
+    with open(os.path.join(TEMPLATES, "wiremesh-failover@.service.j2"), encoding="utf-8") as handle:
+        text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(handle.read()).render()
+    (tmp_path / "wiremesh-failover@wg0.service").write_text(text)
+    (tmp_path / "wg-quick@.service").write_text("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
+    res = subprocess.run(["systemd-analyze", "verify", "--man=no", "wiremesh-failover@wg0.service"],
+                         capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+                         env=dict(os.environ, SYSTEMD_UNIT_PATH="%s:" % tmp_path))
+    assert res.returncode == 0 and res.stdout + res.stderr == "", res.stdout + res.stderr
+    assert "--table /etc/wireguard/%i.failover.json" in text and "Restart=always" in text
 
 
 FAKE_SYSTEMCTL = """#!/bin/sh

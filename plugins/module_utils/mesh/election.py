@@ -94,6 +94,14 @@ def private_leader_notes(segments):
     return notes
 
 
+def failover_order(candidates):
+    """A location's leader and standbys in the election order, as if every node were up: the order a failover
+    agent prefers them in (a node the controller could not reach comes first again once it answers)."""
+    if len(candidates) < 2:
+        return list(candidates)
+    return sorted(candidates, key=lambda n: (_rank(n), n.name))
+
+
 def down_notes(spec, segments, relay_options):
     """Notes for the leaders and relays the plan passes over because the controller could not reach them."""
     if not spec.down:

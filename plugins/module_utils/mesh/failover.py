@@ -21,10 +21,19 @@ A host's table (JSON-ready):
             follows while an earlier candidate lives, and leads otherwise.
     static  {name: ranges} that never move while the host leads (the members of its location)
     lead    the groups the host routes while it leads: one per segment it peers with, one per relayed segment
-Initially (every group at its first candidate) the table gives exactly the AllowedIPs of the plan's entries."""
+    dead    the hosts the controller planned around (``spec.down``): the agent starts out holding them dead
+Candidates come in the election order as if every host were up: a leader or relay the controller could not reach
+is planned around (the next candidate holds its ranges, it keeps its own address, it starts out dead), and the
+agents switch back to it once it answers again, as they would after any failover.
+Initially (every group at its first candidate that is not ``dead``) the table gives exactly the AllowedIPs of the
+plan's entries."""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+
+from .election import failover_order
 from .reach import endpoint
 
 _NO_RANGES = []     # shared: standby entries carry no AllowedIPs
@@ -33,7 +42,8 @@ _NO_RANGES = []     # shared: standby entries carry no AllowedIPs
 def standby_peer_entry(entry_type, spec, target, viewer):
     """``viewer``'s entry for ``target`` (a Node or a Peer), held for a failover: no AllowedIPs, warm (unless the
     viewer's keepalive is 0: never); None when neither side can reach the other."""
-    out_ep, in_ep = endpoint(target, viewer), endpoint(viewer, target)
+    out_ep = endpoint(target, viewer)                       # where viewer sends to target
+    in_ep = endpoint(target=viewer, viewer=target)          # where target sends to viewer
     if out_ep is None and in_ep is None:
         return None
     return entry_type(name=target.name, public_key=target.public_key, endpoint=out_ep, allowed_ips=_NO_RANGES,
@@ -59,23 +69,26 @@ class Tables:
         self.relay_options = relay_options      # [(segment a, segment b, [relay segments, best first])]
         self._direct = {}                       # id(segment) -> its group
         self._relayed = {}                      # id(segment) -> [(relayed segment, group)]
-        for a, b, vias in relay_options:
-            names = _unique(c.name for via in vias for c in via.candidates)
+        position = {id(seg): i for i, seg in enumerate(segments)}
+        for a, b, vias in relay_options:        # in segment order: an unreachable relay is preferred once back
+            vias = sorted(vias, key=lambda v: position[id(v)])
+            names = _unique(c.name for via in vias for c in failover_order(via.candidates))
             self._relayed.setdefault(id(a), []).append((b, _group("relay " + label(b), names, b.ips_text)))
             self._relayed.setdefault(id(b), []).append((a, _group("relay " + label(a), names, a.ips_text)))
 
     def direct(self, seg):
         group = self._direct.get(id(seg))
         if group is None:
-            group = self._direct[id(seg)] = _group(label(seg), [c.name for c in seg.candidates], seg.ips_text)
+            group = self._direct[id(seg)] = _group(label(seg), [c.name for c in failover_order(seg.candidates)],
+                                                   seg.ips_text)
         return group
 
-    def table(self, seg, node, peers, head_entries, own):
-        """``node``'s table and every host it names, for ``node`` of segment ``seg``. ``peers``: its entries in the
-        plan (a member's first is its leader's), ``head_entries``: the segment head's entries for other segments,
-        ``own``: node name -> its own ranges. Returns (table, the hosts it names: Node or Peer objects)."""
-        candidates = seg.candidates
-        follow = _group(label(seg), [c.name for c in candidates], list(peers[0].allowed_text) if peers else [])
+    def table(self, seg, node, follow_ranges, head_entries, own):
+        """``node``'s table and every host it names, for ``node`` of segment ``seg``. ``follow_ranges``: what its
+        leader carries for it, ``head_entries``: the segment head's entries for other segments, ``own``: node name ->
+        its own ranges. Returns (table, the hosts it names: Node or Peer objects)."""
+        candidates = failover_order(seg.candidates)
+        follow = _group(label(seg), [c.name for c in candidates], list(follow_ranges))
         if not any(c is node for c in candidates):      # a plain member: its leader carries everything for it
             return self._table(node, follow, {}, [], candidates)
         lead = [self.direct(self.by_head[e.name]) for e in head_entries]
@@ -95,7 +108,34 @@ class Tables:
                 ip = self.mesh_ips.get(target.name)
                 peers[target.name] = {"public_key": target.public_key, "mesh_ip": str(ip) if ip is not None else None}
                 targets.append(target)
-        return {"self": node.name, "peers": peers, "follow": follow, "static": static, "lead": lead}, targets
+        dead = sorted(n for n in self.spec.down if n in peers)
+        return {"self": node.name, "peers": peers, "follow": follow, "static": static, "lead": lead,
+                "dead": dead}, targets
+
+
+def own_address(ip):
+    """The host network (/32, /128) of a mesh IP."""
+    return ipaddress.ip_network((ip, ip.max_prefixlen))
+
+
+def keep_own_addresses(entries, dead, mesh_ips):
+    """``entries`` with each host in ``dead`` (planned around: the controller could not reach it) holding its own
+    mesh address on its own entry, taken out of whichever entry held exactly that range: what the failover
+    agent does for a host it holds dead, so that its pings, and the host's replies when it is back, get through."""
+    if not dead:
+        return entries
+    moves = {name: own_address(mesh_ips[name]) for name in dead if name in mesh_ips}
+    owned = set(moves.values())
+    out = []
+    for entry in entries:
+        nets = [n for n in entry.allowed_ips if n not in owned or moves.get(entry.name) == n]
+        if entry.name in moves and moves[entry.name] not in nets:
+            nets.append(moves[entry.name])
+        if len(nets) != len(entry.allowed_ips) or set(nets) != set(entry.allowed_ips):
+            nets = sorted(nets, key=lambda n: (n.version, n.network_address, n.prefixlen))
+            entry = dataclasses.replace(entry, allowed_ips=nets, allowed_text=[str(n) for n in nets])
+        out.append(entry)
+    return out
 
 
 def _group(name, candidates, ranges):

@@ -22,7 +22,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .election import down_notes, elect, private_leader_notes, standby_leaders
-from .failover import Tables, label as _label, standby_peer_entry
+from .failover import Tables, keep_own_addresses, label as _label, standby_peer_entry
 from .errors import MeshError, Problem
 from .ipam import allocate
 from .model import Endpoint  # noqa: F401  (annotations)
@@ -130,11 +130,12 @@ def plan(spec):
             is_head = node is seg.head
             peers = (_head_entries(spec, seg, entries, own, problems) if is_head
                      else _leader_entry(spec, seg, node, through_leader, problems))
-            table, named = tables.table(seg, node, peers, entries, own)
+            table, named = tables.table(seg, node, through_leader(node)[1], entries, own)
             held = {e.name for e in peers}
             standby = [standby_peer_entry(PeerEntry, spec, t, node) for t in named if t.name not in held]
             if any(standby):
                 peers = sorted(peers + [e for e in standby if e is not None], key=lambda e: e.name)
+            peers = keep_own_addresses(peers, table["dead"], mesh_ips)
             nodes[node.name] = NodePlan(
                 name=node.name, location=node.location, mesh_ip=mesh_ips[node.name],
                 listen_port=node.listen_port, endpoint=node.endpoint, leader=is_head, segment=seg.name,

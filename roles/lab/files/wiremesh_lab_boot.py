@@ -41,6 +41,41 @@ def install_init(code):
             handle.write(data)
 
 
+def net_sysctls(texts):
+    """[(key, value)] of the net.* settings in sysctl.conf texts (in order; a later one wins when applied): the
+    per-network-namespace settings a booting machine's systemd-sysctl applies, e.g. the ip_forward that the
+    wireguard role puts in /etc/sysctl.d for a leader or relay. Other keys are machine-wide: left alone."""
+    out = []
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line[0] in "#;" or "=" not in line:
+                continue
+            key, value = (part.strip() for part in line.split("=", 1))
+            key = key.lstrip("-").replace("/", ".")
+            if key.startswith("net.") and ".." not in key:
+                out.append((key, value))
+    return out
+
+
+def apply_net_sysctls(etc="/etc", proc="/proc/sys"):
+    """Apply the host's own /etc/sysctl.conf and /etc/sysctl.d/*.conf net.* settings to its network namespace
+    (a new namespace starts with the kernel's defaults: ip_forward 0). Best effort, like systemd-sysctl."""
+    texts = []
+    for path in [f"{etc}/sysctl.conf"] + sorted(glob.glob(f"{etc}/sysctl.d/*.conf")):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                texts.append(handle.read())
+        except (OSError, UnicodeDecodeError):
+            continue
+    for key, value in net_sysctls(texts):
+        try:
+            with open(os.path.join(proc, *key.split(".")), "w", encoding="ascii") as handle:
+                handle.write(value)
+        except (OSError, UnicodeEncodeError):
+            continue
+
+
 def boot(lab, root, host):
     hd, hide = f"{root}/hosts/{host}", check_lab_root(root)
     init_code = read_init(HERE)  # before the first mount: the mounts may hide where this file lives
@@ -63,6 +98,7 @@ def boot(lab, root, host):
     socket.sethostname(host)
     write_if_changed("/etc/hostname", f"{host}\n")
     write_if_changed("/etc/hosts", ETC_HOSTS.format(host=host))
+    apply_net_sysctls()
     if not os.path.exists(f"{hd}/upper/etc/machine-id"):
         write_if_changed("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     if not os.path.exists(f"{hd}/upper/etc/ssh/ssh_host_ed25519_key"):  # first boot: own host keys

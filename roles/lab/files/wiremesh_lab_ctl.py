@@ -22,10 +22,11 @@ SOCK = BASE + "/run/wiremesh-lab/control.sock"
 STABLE = 1.0  # a simple unit counts as up once it has been running this long
 
 
-def request(payload):
+def request(payload, sock=SOCK, timeout=30):
+    """One request to a supervisor's control socket (this host's, or ``sock``); its JSON answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(30)
-        conn.connect(SOCK)
+        conn.settimeout(timeout)
+        conn.connect(sock)
         conn.sendall(json.dumps(payload).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):

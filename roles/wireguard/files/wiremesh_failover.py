@@ -4,7 +4,7 @@
 
 usage: wiremesh-failover [--interface IFACE] [--table PATH] [--state PATH] [--once]
   --interface IFACE  the WireGuard interface (default wg0)
-  --table PATH       the planner's table (default /etc/wiremesh/failover-IFACE.json)
+  --table PATH       the planner's table (default /etc/wireguard/IFACE.failover.json)
   --state PATH       where the state is published (default /run/wiremesh/failover-IFACE.state.json)
   --once             one tick (read the table and wg, decide, apply, write the state; no probes), then exit
 
@@ -13,7 +13,8 @@ SIGTERM/SIGINT: exit 0. When its own program file changes (an upgrade), it execs
 
 Table: {"version": 1, "interface", "self", "probe": {"interval_s", "misses", "hold_s", "standby_fresh_s"},
   "peers": {NAME: {"public_key", "mesh_ip"}}, "follow": null | GROUP, "static": {NAME: [CIDR...]},
-  "lead": [GROUP...]}, GROUP = {"name", "candidates": [NAME...], "ranges": [CIDR...]}; every candidate and
+  "lead": [GROUP...], "dead": [NAME...]} (dead: hosts the controller planned around; held dead from the start),
+  GROUP = {"name", "candidates": [NAME...], "ranges": [CIDR...]}; every candidate and
   static name is a peer, except self as a candidate (always alive and fresh; its ranges go to no peer); a peer
   without mesh_ip (null) cannot be probed, so it is never marked dead. Re-read when its mtime/size changes (dead/alive
   knowledge of hosts still in it is kept, groups restart at their first non-dead candidate); a table that does
@@ -141,6 +142,9 @@ class Table:
             self.static[name] = _cidrs(ranges, "static.%s" % name)
         _need(isinstance(doc.get("lead", []), list), "lead: expected a list")
         self.lead = [self._group(g, "lead[%d]" % i) for i, g in enumerate(doc.get("lead", []))]
+        dead = doc.get("dead", [])
+        _need(isinstance(dead, list) and all(n in self.peers for n in dead), "dead: expected a list of peers")
+        self.dead = frozenset(dead) - {self.self_name}
 
     @staticmethod
     def _object(doc, key):
@@ -200,7 +204,7 @@ class Decider:
     def reload(self, table):
         """Take a new table: dead/alive knowledge of hosts still in it is kept; groups restart."""
         names = set(table.peers) - {table.self_name}
-        self.dead &= names
+        self.dead = (self.dead & names) | table.dead     # the controller planned around these: dead until they answer
         self.misses = {n: c for n, c in self.misses.items() if n in names}
         self.clean_since = {n: t for n, t in self.clean_since.items() if n in self.dead}
         self.table, self.groups = table, table.decided_groups()
@@ -643,11 +647,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="wiremesh-failover", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--interface", default="wg0", metavar="IFACE", help="WireGuard interface (default: wg0)")
-    parser.add_argument("--table", metavar="PATH", help="table file (default: /etc/wiremesh/failover-IFACE.json)")
+    parser.add_argument("--table", metavar="PATH", help="table file (default: /etc/wireguard/IFACE.failover.json)")
     parser.add_argument("--state", metavar="PATH", help="state file (default: /run/wiremesh/failover-IFACE.state.json)")
     parser.add_argument("--once", action="store_true", help="run one tick (no probes) and exit")
     args = parser.parse_args(argv)
-    args.table = args.table or "/etc/wiremesh/failover-%s.json" % args.interface
+    args.table = args.table or "/etc/wireguard/%s.failover.json" % args.interface
     args.state = args.state or "/run/wiremesh/failover-%s.state.json" % args.interface
     return args
 

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import types
@@ -21,6 +20,7 @@ import uuid
 
 import pytest
 
+from wiremesh_lab_ctl import request as ctl_request
 from wiremesh_lab_spec import LabError, is_within
 from wiremesh_lab_sys import alive, check_tools, netns_list, netns_pids, ns_ident
 
@@ -117,6 +117,8 @@ class FakeSystem:
         monkeypatch.setattr(module, "open", self.open, raising=False)
         monkeypatch.setattr(module, "glob", types.SimpleNamespace(glob=lambda pattern: []))
         monkeypatch.setattr(module, "socket", types.SimpleNamespace(sethostname=lambda name: None))
+        # reads the host's own /etc (its overlay), not the checkout: tested on its own below
+        monkeypatch.setattr(module, "apply_net_sysctls", lambda: self.calls.append(("sysctl", None, len(self.mounts))))
         monkeypatch.setattr(module, "HERE", f"{self.checkout}/roles/lab/files")
 
 
@@ -201,6 +203,25 @@ def test_boot_from_a_copy_under_a_path_with_spaces(monkeypatch, tmp_path):
         [("read", str(files / n), 0) for n in module.INIT_FILES]
 
 
+def test_boot_applies_the_hosts_own_net_sysctls_only(tmp_path):
+    """A new network namespace starts with ip_forward 0: a rebooted lab host must get the forwarding the wireguard
+    role put in its /etc/sysctl.d back, as systemd-sysctl gives it to a rebooted machine; machine-wide keys are
+    left alone (the lab hosts share the kernel)."""
+    module = load_boot(FILES, "boot_sysctl")
+    texts = ["# comment\nnet.ipv4.ip_forward = 1\nkernel.sysrq=1\n; other\n-net/ipv6/conf/all/forwarding=1\n",
+             "net.ipv4.ip_forward=0\nnet..bad=1\nvm.swappiness = 10\n"]
+    assert module.net_sysctls(texts) == [("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
+                                         ("net.ipv4.ip_forward", "0")]
+    etc, proc = tmp_path / "etc", tmp_path / "proc"
+    (etc / "sysctl.d").mkdir(parents=True)
+    (etc / "sysctl.d" / "60-wiremesh.conf").write_text("net.ipv4.ip_forward = 1\nkernel.panic = 3\n")
+    (proc / "net" / "ipv4").mkdir(parents=True)
+    (proc / "net" / "ipv4" / "ip_forward").write_text("0")
+    module.apply_net_sysctls(str(etc), str(proc))
+    assert (proc / "net" / "ipv4" / "ip_forward").read_text() == "1"
+    assert not (proc / "kernel").exists()
+
+
 def test_init_files_hold_every_module_the_init_imports():
     """INIT_FILES (what the boot installs for the init) covers every module of roles/lab/files that the init and
     those modules import: the init could not import one left out."""
@@ -239,19 +260,9 @@ def lab_tool(files, *args, stdin=None, timeout=120):
     return res, (json.loads(res.stdout) if res.stdout.strip().startswith("{") else {})
 
 
-def control(pid, request, timeout=10):
+def control(pid, payload, timeout=10):
     """A request to the init's control socket, reached through the init's own root (its mount namespace)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
-        conn.connect(f"/proc/{pid}/root/run/wiremesh-lab/control.sock")
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    return ctl_request(payload, f"/proc/{pid}/root/run/wiremesh-lab/control.sock", timeout)
 
 
 def cmdline(pid):

@@ -637,7 +637,7 @@ def test_once_without_table_exits_0(tmp_path, capsys, monkeypatch):
     assert fo.main(["--once", "--table", str(tmp_path / "none.json"), "--state", str(tmp_path / "s.json")]) == 0
     assert "waiting for the table" in capsys.readouterr().out
     args = fo.parse_args(["--interface", "wg3"])
-    assert (args.table, args.state) == ("/etc/wiremesh/failover-wg3.json", "/run/wiremesh/failover-wg3.state.json")
+    assert (args.table, args.state) == ("/etc/wireguard/wg3.failover.json", "/run/wiremesh/failover-wg3.state.json")
 
 
 def test_help_runs_with_a_bare_python3():
@@ -646,3 +646,18 @@ def test_help_runs_with_a_bare_python3():
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert "--once" in proc.stdout and "--table" in proc.stdout and "standby" in proc.stdout
+
+
+def test_a_host_the_controller_planned_around_starts_dead_and_is_preferred_again_once_back():
+    table = dict(doc(follow=FOLLOW_DO), dead=["do1"])
+    sim = Sim(table, up={"do2"})
+    assert sim.active() == "do2" and sim.decider.dead == {"do1"}
+    assert by_name(sim.decider.desired())["do1"] == ["10.4.0.1/32"]      # its own address, to see it answer
+    assert "do1" in sim.decider.targets()
+    sim.step(5)
+    assert sim.active() == "do2" and not sim.switches
+    sim.up.add("do1")                                                     # back: preferred after a clean hold
+    sim.until(lambda: sim.active() == "do1")
+    assert sim.switches[-1][1:4] == ("location do-fra1", "do2", "do1") and not sim.decider.dead
+    with pytest.raises(fo.TableError, match="dead"):
+        fo.Table(dict(doc(follow=FOLLOW_DO), dead=["nobody"]))
