@@ -42,7 +42,7 @@ def rlab():
 
 def test_the_planner_relays_the_nat_pair_through_the_public_host(rlab):
     plan = rlab["plan"]
-    assert plan["relays"] == [{"between": ["site-1", "site-2"], "via": "pub"}]
+    assert plan["relays"] == [{"between": ["site-1", "site-2"], "via": "pub", "standbys": []}]
     assert plan["nodes"]["rl-pub"]["forward"] is True
     ips = plan["mesh_ips"]
     for here, there in (("rl-n1", "rl-n2"), ("rl-n2", "rl-n1")):
