@@ -182,6 +182,8 @@ class PairPinger(threading.Thread):
             STARTED_PIDS.append(proc.pid)
             self.proc, run = proc, {"replies": {}, "sent": 0, "stopped": False}
             self.runs.append(run)
+            if self.stopping.is_set():     # stop() came between the loop's check and Popen: it missed this one
+                proc.send_signal(signal.SIGINT)
             for line in proc.stdout:
                 parse_line(run, line)
             proc.wait()

@@ -26,7 +26,9 @@ fi
 dest=${SANITY_TMP:-$root/.tmp}/ansible_collections/wiremesh/multicloud
 rm -rf "$dest"
 mkdir -p "$dest"
-(cd "$root" && git ls-files -co --exclude-standard | grep -v -e '^collections/' -e '^\.tmp/' -e '^\.tmp-' | tar -cf - -T -) | tar -xf - -C "$dest"
+# (files deleted in the working tree but not yet in git are left out)
+(cd "$root" && git ls-files -co --exclude-standard | grep -v -e '^collections/' -e '^\.tmp/' -e '^\.tmp-' \
+  | while IFS= read -r f; do [ -e "$f" ] && printf '%s\n' "$f"; done | tar -cf - -T -) | tar -xf - -C "$dest"
 cd "$dest"
 # ansible-test lists a collection's files with git
 git init -q . && git add -A && git -c user.name=sanity -c user.email=sanity@localhost commit -qm sanity

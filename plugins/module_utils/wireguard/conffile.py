@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 
@@ -18,10 +17,12 @@ _SECRET_LINE = re.compile(r"^([ \t]*(?:PrivateKey|PresharedKey)[ \t]*=[ \t]*)(\S
 
 
 def desired_config(config, mtu=None):
-    """A copy of the node config dict with the module's ``mtu`` option (if given) set on the interface."""
-    wanted = copy.deepcopy(config or {})
-    wanted.setdefault("interface", {})
-    wanted.setdefault("peers", [])
+    """The node config dict with the module's ``mtu`` option (if given) set on the interface. A shallow copy: the
+    top level, the interface and the peer list are new, the peer dicts are the caller's and are never changed (a
+    deep copy of a full mesh's config cost more than rendering it)."""
+    wanted = dict(config or {})
+    wanted["interface"] = dict(wanted.get("interface") or {})
+    wanted["peers"] = list(wanted.get("peers") or [])
     if mtu is not None:
         wanted["interface"]["mtu"] = mtu
     return wanted

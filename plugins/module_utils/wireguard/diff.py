@@ -147,8 +147,11 @@ def _peer_changes(name, desired, live, names, resolver):
 
     moving = desired.get("moving") or frozenset()
     if moving and _held(desired["peers"], moving) != _held(live["peers"], moving):
-        changes.append(Change(SYNC, "update allowed ips of the failover peers (%s)"
-                              % ", ".join(sorted(label(pub) for pub in moving)), None))
+        want, have = _held(desired["peers"], moving), _held(live["peers"], moving)
+        detail = ["%s %s" % (what, ", ".join(sorted(map(str, nets)))) for what, nets
+                  in (("missing", want - have), ("extra", have - want)) if nets]
+        changes.append(Change(SYNC, "update allowed ips of the failover peers (%s: %s)"
+                              % (", ".join(sorted(label(pub) for pub in moving)), "; ".join(detail)), None))
     for pub, want in sorted(desired["peers"].items(), key=lambda kv: (kv[1]["name"] or "", kv[0])):
         have = live["peers"].get(pub)
         if have is None:

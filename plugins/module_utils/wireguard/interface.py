@@ -61,9 +61,8 @@ def inherited_endpoints(config, live, names):
 def with_endpoints(config, endpoints):
     """A copy of ``config`` whose peers listed in ``endpoints`` (public key -> endpoint) get that endpoint."""
     out = conffile.desired_config(config)
-    for peer in out["peers"]:
-        if peer.get("public_key") in endpoints:
-            peer["endpoint"] = endpoints[peer["public_key"]]
+    out["peers"] = [dict(peer, endpoint=endpoints[peer["public_key"]]) if peer.get("public_key") in endpoints
+                    else peer for peer in out["peers"]]
     return out
 
 

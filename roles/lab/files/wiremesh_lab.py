@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -336,8 +337,59 @@ class Lab:
         return {"healthy": healthy, "namespaces": spaces, "hosts": hosts}
 
 
+def _sync(path, data, mode, check, actions):
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == data and stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == mode
+    except FileNotFoundError:
+        same = False
+    if same:
+        return
+    actions.append(f"install {path}")
+    if not check:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+        os.replace(tmp, path)
+
+
+def install(programs, commands, lib_dir, bin_dir, check=False):
+    """The lab's programs (next to this file) into lib_dir, and a command in bin_dir for each NAME=PROGRAM of
+    commands; only what differs is written. One run instead of one Ansible task per file."""
+    check_tools()
+    here, actions = os.path.dirname(os.path.abspath(__file__)), []
+    if not os.path.isdir(lib_dir):
+        actions.append(f"create {lib_dir}")
+        if not check:
+            os.makedirs(lib_dir, 0o755)
+    for name in programs:
+        with open(os.path.join(here, name), "rb") as handle:
+            _sync(os.path.join(lib_dir, name), handle.read(), 0o644, check, actions)
+    for entry in commands:
+        command, program = entry.split("=", 1)
+        text = (f"#!/bin/sh\n# Installed by the wiremesh.multicloud lab role: runs {lib_dir}/{program}\n"
+                f'exec /usr/bin/python3 {lib_dir}/{program} "$@"\n')
+        _sync(os.path.join(bin_dir, command), text.encode(), 0o755, check, actions)
+    return {"changed": bool(actions), "actions": actions}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["install"]:     # wiremesh-lab install --lib DIR --bin DIR --program P... --command N=P...
+        parser = argparse.ArgumentParser(prog="wiremesh-lab install")
+        parser.add_argument("--lib", required=True)
+        parser.add_argument("--bin", required=True)
+        parser.add_argument("--program", action="append", default=[])
+        parser.add_argument("--command", action="append", default=[])
+        parser.add_argument("--check", action="store_true")
+        args = parser.parse_args(argv[1:])
+        try:
+            print(json.dumps(install(args.program, args.command, args.lib, args.bin, args.check)))
+        except LabError as exc:
+            sys.stderr.write(f"wiremesh-lab: {exc}\n")
+            return 1
+        return 0
     if argv[:1] == ["exec"]:        # wiremesh-lab exec LAB_ROOT HOST -- COMMAND...
         if len(argv) < 5 or argv[3] != "--":
             sys.stderr.write("usage: wiremesh-lab exec LAB_ROOT HOST -- COMMAND [ARG...]\n")

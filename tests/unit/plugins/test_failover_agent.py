@@ -3,6 +3,7 @@
 """The failover agent (roles/wireguard/files/wiremesh_failover.py): its Decider driven by a fake clock and
 scripted probes, the `wg` parsing and command building, the prober's packets, table reloads and the state file."""
 
+import base64
 import copy
 import importlib.util
 import json
@@ -14,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -293,6 +295,48 @@ def test_parse_transfer_and_allowed_ips():
     assert fo.parse_allowed_ips("") == {} and fo.parse_transfer("") == {}
 
 
+PUB1, PUB2 = bytes(range(32)), bytes(range(32, 64))
+B64_1, B64_2 = base64.b64encode(PUB1).decode(), base64.b64encode(PUB2).decode()
+
+
+UAPI = ("private_key=%s\nlisten_port=51820\npublic_key=%s\nendpoint=192.0.2.1:51820\nrx_bytes=1200\n"
+        "allowed_ip=10.4.0.3/32\nallowed_ip=10.4.0.0/16\npublic_key=%s\nrx_bytes=0\nerrno=0\n\n")
+
+
+def test_parse_uapi_reads_peers_and_skips_the_interface_lines():
+    text = UAPI % ("ab" * 32, PUB1.hex(), PUB2.hex())
+    assert fo.parse_uapi(text) == ({B64_1: 1200, B64_2: 0}, {B64_1: ["10.4.0.0/16", "10.4.0.3/32"], B64_2: []})
+
+
+def test_wg_reads_wireguard_go_through_its_socket_without_a_process(tmp_path):
+    path = str(tmp_path / "wg0.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    answer = (UAPI % ("ab" * 32, PUB1.hex(), PUB2.hex())).encode()
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while not request.endswith(b"\n\n"):
+                request += conn.recv(100)
+            assert request == b"get=1\n\n"
+            conn.sendall(answer[:40])
+            conn.sendall(answer[40:])
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def runner(argv):
+        raise AssertionError("no command when the socket answers: %r" % argv)
+    try:
+        rx, allowed = fo.Wg("wg0", runner, socket_dir=str(tmp_path)).read()
+    finally:
+        thread.join(5)
+        server.close()
+    assert rx == {B64_1: 1200, B64_2: 0} and allowed[B64_1] == ["10.4.0.0/16", "10.4.0.3/32"]
+
+
 def test_set_command_gainers_first_and_empty_string():
     live = {KEY["do1"]: ["10.4.0.0/16"], KEY["do2"]: [], KEY["aws1"]: ["10.4.0.3/32"], KEY["aws2"]: ["10.4.0.9/32"]}
     desired = {KEY["do1"]: [], KEY["do2"]: ["10.4.0.0/16", "10.4.0.9/32"], KEY["aws1"]: ["10.4.0.3/32"],
@@ -313,9 +357,10 @@ def test_wg_runner_and_missing_interface():
         return (1, "", "Unable to access interface: No such device\n") if argv[2] == "wg9" else (0, "", "")
 
     with pytest.raises(fo.WgError, match="No such device"):
-        fo.Wg("wg9", runner).transfer()
-    fo.Wg("wg0", runner).allowed_ips()
-    assert calls == [["wg", "show", "wg9", "transfer"], ["wg", "show", "wg0", "allowed-ips"]]
+        fo.Wg("wg9", runner, socket_dir="/nonexistent").read()
+    assert fo.Wg("wg0", runner, socket_dir="/nonexistent").read() == ({}, {})
+    assert calls == [["wg", "show", "wg9", "transfer"], ["wg", "show", "wg0", "transfer"],
+                     ["wg", "show", "wg0", "allowed-ips"]]
     assert "dump" not in repr(calls) and "showconf" not in repr(calls)
 
 
@@ -404,13 +449,9 @@ class FakeWg:
         if self.missing:
             raise fo.WgError("Unable to access interface: No such device")
 
-    def transfer(self):
+    def read(self):
         self._check()
-        return dict(self.rx)
-
-    def allowed_ips(self):
-        self._check()
-        return copy.deepcopy(self.allowed)
+        return dict(self.rx), copy.deepcopy(self.allowed)
 
     def run_set(self, argv):
         self.sets.append(argv)

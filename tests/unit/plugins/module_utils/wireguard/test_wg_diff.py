@@ -221,4 +221,4 @@ def test_a_range_missing_from_every_failover_peer_is_a_change():
     fake = host()
     cfg = failover_config()
     cfg["peers"][1]["allowed_ips"].append("10.8.0.0/24")
-    assert actions(fake, cfg)[0] == "update allowed ips of the failover peers (a, b)"
+    assert actions(fake, cfg)[0] == "update allowed ips of the failover peers (a, b: missing 10.8.0.0/24)"
