@@ -78,22 +78,23 @@ def dump(data, fmt):
 
 def cmd_showconf(args):
     showconf = mesh("showconf")
-    plan = load_plan(state_path(args), args.vault_password_file)
+    plan = showconf.StoredPlan(load_plan(state_path(args), args.vault_password_file))
     try:
         if args.kind == "peer":
-            config = showconf.peer_config(plan, args.name)
-            return showconf.peer_ini(config, args.interface) if args.format == "ini" else dump(config, args.format)
+            if args.format == "ini":
+                return plan.peer_ini(args.name, args.interface)
+            return dump(plan.peer_config(args.name), args.format)
         if args.as_peer:
             extra = [c.strip() for c in (args.allowed_ips or "").split(",") if c.strip()]
-            entry = showconf.node_as_peer(plan, args.name, extra)
             if args.format == "ini":
-                return showconf.as_peer_ini(entry)
+                return plan.as_peer_ini(args.name, extra)
+            entry = plan.as_peer(args.name, extra)
             return dump([entry] if args.format == "yaml" else entry, args.format)
         if args.allowed_ips:
             raise CliError("--allowed-ips only goes with --as-peer")
         if args.format == "ini":
-            return showconf.node_ini(plan, args.name)
-        return dump(showconf.node_config(plan, args.name), args.format)
+            return plan.shown_node_ini(args.name)
+        return dump(plan.node_config(args.name), args.format)
     except showconf.ShowconfError as exc:
         raise CliError(str(exc))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError, Problem, render_problems
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import plan_dict
 
 # inventory variable (without prefix) -> planner node field
 NODE_VARS = ("location", "endpoint", "private_ips", "extra_cidrs", "public_key", "keepalive", "leader",
@@ -45,7 +44,7 @@ def run(params, field_prefix="", assigned=None, remembered=()):
                           standby_keepalive=params["standby_keepalive"], down=params["down"])
     except MeshError as err:
         return None, None, "invalid mesh: " + _render(err, field_prefix, remembered)
-    data = plan_dict(plan)
+    data = plan.to_dict()
     notes = [_render_one(note, field_prefix) for note in plan.notes]
     return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"], "notes": notes}, None
 

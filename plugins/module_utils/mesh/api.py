@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from .errors import MeshError, Problem
 from .model import parse_mesh
-from .render import plan_dict
 from .topology import plan as _plan
 
 
 def build_plan(cidr, granularity, nodes, peers=(), keepalive=None, port=None, assigned=None, require_keys=True,
                standbys=None, standby_keepalive=None, down=()):
-    """Parse, validate and plan. Returns the Plan object. Raises MeshError naming every problem.
+    """Parse, validate and plan. Returns the Plan (topology.Plan: its views are its methods, ``to_dict()`` being
+    what the mesh_plan action returns). Raises MeshError naming every problem.
 
     ``standbys``: standby leaders per location and standby relays per relayed pair (default 1; 0 plans Kilo's
     topology exactly, with no failover); ``down``: the nodes the controller could not reach in this run.
@@ -29,7 +29,3 @@ def build_plan(cidr, granularity, nodes, peers=(), keepalive=None, port=None, as
         if missing:
             raise MeshError(missing)
     return _plan(spec)
-
-
-def build_plan_dict(*args, **kwargs):
-    return plan_dict(build_plan(*args, **kwargs))

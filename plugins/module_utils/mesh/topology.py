@@ -21,12 +21,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from . import render
 from .election import down_notes, elect, private_leader_notes, standby_leaders
 from .failover import Tables, keep_own_addresses, label as _label, standby_peer_entry
 from .errors import MeshError, Problem
 from .ipam import allocate
 from .model import Endpoint  # noqa: F401  (annotations)
 from .reach import endpoint as _endpoint, linked as _linked, private_link as _private, shared_address as _shared_address
+from .showconf import PlanViews
 from .validate import check_mesh
 
 
@@ -72,7 +74,7 @@ class NodePlan:
     leader: bool
     segment: str
     public_key: str | None = None
-    peers: list = field(default_factory=list)   # PeerEntry, sorted by name (render relies on it)
+    peers: list = field(default_factory=list)   # PeerEntry, sorted by name
     forward_families: tuple = ()     # the address families (4, 6) it forwards for others, sorted
     routes: list = field(default_factory=list)   # (network, via address): cross granularity's private links
     failover: dict = None            # its failover table (failover.py)
@@ -88,7 +90,11 @@ class NodePlan:
 
 
 @dataclass
-class Plan:
+class Plan(PlanViews):
+    """The plan of one mesh: every node's peers. Its views (``to_dict``, ``node_config``, ``node_ini``,
+    ``peer_config``, ``as_peer``, ...) are methods, shared with a plan read back from a state file
+    (showconf.PlanViews)."""
+
     spec: object
     mesh_ips: dict
     segments: list
@@ -98,7 +104,14 @@ class Plan:
     #                                  (the planner keeps relays by segment; a location and a peer may share a name)
     relay_standbys: dict = field(default_factory=dict)   # same keys: the relays that take over, best first
     notes: list = field(default_factory=list)   # Problems that change nothing but are worth a warning
-    peer_texts: object = field(default=None, repr=False, compare=False)   # render.node_ini's cache
+
+    def to_dict(self):
+        return render.plan_dict(self)
+
+    def node_config(self, name):
+        if name not in self.nodes:
+            raise self._no_node(name, self.nodes, self.peer_entries)
+        return render.node_dict(self.nodes[name])
 
 
 def plan(spec):

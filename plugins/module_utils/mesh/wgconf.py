@@ -24,21 +24,19 @@ _LIST_KEYS = ("address", "allowedips", "dns")
 
 
 def render(config, private_key=None, preshared_keys=None):
-    """Render wg-quick INI. ``config`` is a node config dict (see render.node_dict): ``interface`` with
+    """Render wg-quick INI. ``config`` is a node config dict (``Plan.node_config``): ``interface`` with
     ``address``, ``listen_port``, optional ``mtu``/``fwmark``/``table``, and ``peers``. ``preshared_keys``
     maps a peer's public key to its preshared key. Secrets appear only when passed in as arguments, never
     from ``config`` (which is plain data that may be logged)."""
     psks = preshared_keys or {}
-    out = [interface_text(config.get("interface", {}), private_key)]
+    out = [_interface_text(config.get("interface", {}), private_key)]
     for peer in sorted(config.get("peers", []), key=lambda p: (p.get("name") or "", p["public_key"])):
-        parts = peer_parts(peer.get("name"), peer["public_key"], peer.get("allowed_ips"), peer.get("endpoint"),
-                           peer.get("persistent_keepalive"))
-        out.append(peer_text(parts, psks.get(peer["public_key"])))
+        out.append(_peer_text(peer, psks.get(peer["public_key"])))
     return "".join(out)
 
 
-def interface_text(iface, private_key=None):
-    """The header comment and the [Interface] section of ``render``."""
+def _interface_text(iface, private_key):
+    """The header comment and the [Interface] section."""
     lines = [HEADER, "[Interface]\n"]
     if iface.get("address"):
         lines.append("Address = %s\n" % ", ".join(iface["address"]))
@@ -55,28 +53,20 @@ def interface_text(iface, private_key=None):
     return "".join(lines)
 
 
-def peer_parts(name, public_key, allowed_ips, endpoint, keepalive):
-    """One [Peer] section of ``render`` (with the blank line before it) as ``(head, tail, whole)``: a
-    PresharedKey line goes between head and tail (see ``peer_text``); ``whole`` is the section without one.
-    Holds nothing secret, so callers may cache it per peer entry."""
-    head = ("\n[Peer]\n# %s\nPublicKey = %s\n" % (name, public_key) if name
-            else "\n[Peer]\nPublicKey = %s\n" % (public_key,))
-    tail = []
-    if allowed_ips:
-        tail.append("AllowedIPs = %s\n" % ", ".join(allowed_ips))
-    if endpoint:
-        tail.append("Endpoint = %s\n" % endpoint)
-    if keepalive:
-        tail.append("PersistentKeepalive = %d\n" % int(keepalive))
-    tail = "".join(tail)
-    return head, tail, head + tail
-
-
-def peer_text(parts, preshared_key=None):
-    """The [Peer] section from ``peer_parts``, with the PresharedKey line when ``preshared_key`` is given."""
+def _peer_text(peer, preshared_key):
+    """One [Peer] section, with the blank line before it."""
+    name = peer.get("name")
+    lines = ["\n[Peer]\n# %s\nPublicKey = %s\n" % (name, peer["public_key"]) if name
+             else "\n[Peer]\nPublicKey = %s\n" % (peer["public_key"],)]
     if preshared_key:
-        return "%sPresharedKey = %s\n%s" % (parts[0], preshared_key, parts[1])
-    return parts[2]
+        lines.append("PresharedKey = %s\n" % preshared_key)
+    if peer.get("allowed_ips"):
+        lines.append("AllowedIPs = %s\n" % ", ".join(peer["allowed_ips"]))
+    if peer.get("endpoint"):
+        lines.append("Endpoint = %s\n" % peer["endpoint"])
+    if peer.get("persistent_keepalive"):
+        lines.append("PersistentKeepalive = %d\n" % int(peer["persistent_keepalive"]))
+    return "".join(lines)
 
 
 def parse(text):

@@ -21,7 +21,6 @@ import yaml
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import plan_dict
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_plan_args import NODE_VARS
 from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import save
 
@@ -199,7 +198,7 @@ class MeshInventory:
         action plugin uses them; keys are fake), and return it."""
         plan = build_plan(cidr, granularity, self.nodes(keys=True))
         psks = iter(key("psk %d" % i) for i in range(1000))
-        data = mesh_state.update(mesh_state.empty(), plan, new_psk=lambda: next(psks), plan_data=plan_dict(plan))
+        data = mesh_state.update(mesh_state.empty(), plan, new_psk=lambda: next(psks), plan_data=plan.to_dict())
         save(self.state_path, data)
         return data
 

@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "cli"))
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan_dict  # noqa: E402
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan  # noqa: E402
 
 from ..plugins.module_utils.mesh.helpers import key, node  # noqa: E402
 
@@ -22,7 +22,7 @@ def lab_plan():
              node("do2", "do-fra1", "203.0.113.12", ["10.110.0.12/20"]),
              node("aws1", "aws-eu-central-1", "203.0.113.21", ["172.31.16.21/20"]),
              node("edge", "edge", None, ["192.168.50.10/24"])]
-    return build_plan_dict("10.4.0.0/16", "location", nodes, [OPERATOR])
+    return build_plan("10.4.0.0/16", "location", nodes, [OPERATOR]).to_dict()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan_dict
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 
 from ..module_utils.mesh.helpers import key, node
 
@@ -30,7 +30,7 @@ def graph(args, *extra):
 
 @pytest.fixture
 def state(tmp_path):
-    plan = build_plan_dict("10.4.0.0/16", "location", [node("a", "l1", "203.0.113.1"), node("b", "l2")])
+    plan = build_plan("10.4.0.0/16", "location", [node("a", "l1", "203.0.113.1"), node("b", "l2")]).to_dict()
     path = tmp_path / "mesh.state.json"
     path.write_text(json.dumps({"version": 1, "nodes": {}, "psks": {"a|b": PSK}, "plan": plan}))
     os.chmod(path, 0o600)

@@ -4,7 +4,7 @@ import base64
 import hashlib
 import ipaddress
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render, wgconf
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import wgconf
 
 
 def key(name):
@@ -15,12 +15,12 @@ def key(name):
 def peer_ini(plan, name):
     """Render what an external peer must configure (its view of the mesh) as INI."""
     peer = [p for p in plan.spec.peers if p.name == name][0]
-    entries = render.plan_dict(plan)["peers"][name]
+    entries = plan.to_dict()["peers"][name]
     return wgconf.render({"interface": {"address": [str(n) for n in peer.allowed_ips]}, "peers": entries})
 
 
 def mesh_inis(plan):
-    inis = {name: render.node_ini(plan, name) for name in plan.nodes}
+    inis = {name: plan.node_ini(name) for name in plan.nodes}
     inis.update({p.name: peer_ini(plan, p.name) for p in plan.spec.peers})
     return inis
 
@@ -47,7 +47,7 @@ class Net:
         self.addresses = {name: ipaddress.ip_interface(cfg["interface"]["address"][0]).ip
                           for name, cfg in self.configs.items()}
         # cross granularity: routes over a private network, and who owns which private address
-        data = render.plan_dict(plan)["nodes"]
+        data = plan.to_dict()["nodes"]
         self.routes = {name: [(ipaddress.ip_network(r["to"]), ipaddress.ip_address(r["via"]))
                               for r in data[name]["routes"]] for name in data}
         self.private_owner = {iface.ip: n.name for n in plan.spec.nodes for iface in n.private_ips}

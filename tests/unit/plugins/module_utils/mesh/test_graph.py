@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import graph
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan_dict
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 
 from .helpers import key, lab_nodes, node
 
@@ -15,7 +15,7 @@ OPERATOR = {"name": "operator", "allowed_ips": ["10.4.100.1/32"], "public_key": 
 
 
 def lab_dot(granularity="location", standbys=0):
-    return graph.to_dot(build_plan_dict("10.4.0.0/16", granularity, lab_nodes(), [OPERATOR], standbys=standbys))
+    return graph.to_dot(build_plan("10.4.0.0/16", granularity, lab_nodes(), [OPERATOR], standbys=standbys).to_dict())
 
 
 def test_clusters_leaders_nat_relay_and_peer_are_marked():
@@ -42,10 +42,10 @@ def test_edges_carry_endpoints_keepalive_and_relays():
 
 def test_same_plan_same_bytes_whatever_the_input_order():
     nodes = lab_nodes()
-    first = graph.to_dot(build_plan_dict("10.4.0.0/16", "location", nodes, [OPERATOR]))
+    first = graph.to_dot(build_plan("10.4.0.0/16", "location", nodes, [OPERATOR]).to_dict())
     for seed in range(5):
         random.Random(seed).shuffle(nodes)
-        assert graph.to_dot(build_plan_dict("10.4.0.0/16", "location", nodes, [OPERATOR])) == first
+        assert graph.to_dot(build_plan("10.4.0.0/16", "location", nodes, [OPERATOR]).to_dict()) == first
 
 
 def test_full_granularity_has_no_leader_marks_and_cross_draws_private_links():
@@ -56,7 +56,7 @@ def test_full_granularity_has_no_leader_marks_and_cross_draws_private_links():
 
 
 def test_names_are_quoted():
-    plan = build_plan_dict("10.4.0.0/16", "full", [node("a.b-c", "l", "203.0.113.1")])
+    plan = build_plan("10.4.0.0/16", "full", [node("a.b-c", "l", "203.0.113.1")]).to_dict()
     assert '"a.b-c"' in graph.to_dot(plan, name='odd "name"')
     assert graph.to_dot(plan, name='odd "name"').startswith('graph "odd \\"name\\"" {')
 

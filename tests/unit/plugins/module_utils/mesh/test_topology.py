@@ -4,17 +4,16 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import election, render
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan, build_plan_dict
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import election
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.model import parse_endpoint
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.render import node_ini, plan_json
 
 from .helpers import Net, assert_routes_everything, key, lab_nodes, node
 
 
 def net_of(plan):
-    return Net(plan, {name: node_ini(plan, name) for name in plan.nodes})
+    return Net(plan, {name: plan.node_ini(name) for name in plan.nodes})
 
 
 @pytest.mark.parametrize("granularity", ["full", "location", "cross"])
@@ -68,7 +67,7 @@ def test_leader_preference_and_determinism():
     plan = build_plan("10.4.0.0/16", "location", nodes)
     assert plan.nodes["do2"].leader and not plan.nodes["do1"].leader
     again = build_plan("10.4.0.0/16", "location", list(reversed(nodes)))
-    assert plan_json(plan) == plan_json(again)
+    assert plan.to_json() == again.to_json()
 
 
 def fra1_with_a_private_endpoint(**first):
@@ -82,7 +81,7 @@ def test_leader_prefers_a_public_endpoint_over_a_private_one():
     assert plan.nodes["b"].leader and not plan.nodes["a"].leader
     assert plan.notes == []
     again = build_plan("10.4.0.0/16", "location", list(reversed(fra1_with_a_private_endpoint())))
-    assert plan_json(plan) == plan_json(again)
+    assert plan.to_json() == again.to_json()
 
 
 def test_leader_pinned_to_a_private_endpoint_wins_with_a_note():
@@ -154,7 +153,7 @@ def test_nodes_forward_the_address_families_they_route_for_others():
     assert plan.nodes["edge"].forward and plan.nodes["do2"].forward
     assert {name: n.forward_families for name, n in plan.nodes.items()} == \
         {"aws1": (), "do1": (4, 6), "do2": (6,), "edge": (4, 6)}
-    data = render.plan_dict(plan)["nodes"]
+    data = plan.to_dict()["nodes"]
     assert {name: (d["forward"], d["forward_ipv4"], d["forward_ipv6"]) for name, d in data.items()} == {
         "aws1": (False, False, False), "do1": (True, True, True), "do2": (True, False, True),
         "edge": (True, True, True)}
@@ -224,8 +223,8 @@ def test_member_that_cannot_reach_its_leader_is_named():
 
 
 def test_plan_dict_has_no_private_material():
-    data = build_plan_dict("10.4.0.0/16", "location", lab_nodes())
-    text = plan_json(build_plan("10.4.0.0/16", "location", lab_nodes()))
+    data = build_plan("10.4.0.0/16", "location", lab_nodes()).to_dict()
+    text = build_plan("10.4.0.0/16", "location", lab_nodes()).to_json()
     assert "PrivateKey" not in text and "private_key" not in text
     assert data["segments"]["do-fra1"] == {"location": "do-fra1", "leader": "do1", "nodes": ["do1", "do2"],
                                            "standbys": ["do2"], "ips": ["10.4.0.2/32", "10.4.0.3/32"]}

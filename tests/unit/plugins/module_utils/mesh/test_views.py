@@ -1,9 +1,12 @@
-"""render.node_ini (the planner's fast path, per-plan [Peer] sections shared by the nodes that see a peer alike)
-gives exactly the text of wgconf.render over the plan's plain data, which is what the hosts render."""
+"""The plan's views (topology.Plan and showconf.StoredPlan, one set of methods): the computed plan and its plain
+data read back give the same views, node_ini is exactly wgconf.render over the node config (what hosts run),
+and the planner shares entries among the nodes that see a peer alike."""
+
+import json
 
 import pytest
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render, wgconf
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import showconf, wgconf
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.model import parse_mesh
 
@@ -25,32 +28,52 @@ def mixed_nodes():
 
 
 @pytest.mark.parametrize("granularity", ["full", "location", "cross"])
-def test_node_ini_is_wgconf_render_of_the_node_dict(granularity):
+def test_views_of_the_computed_plan_are_those_of_its_plain_data(granularity):
+    """What the CLI reads back from a state file (its JSON) gives the same views as the plan the run computed;
+    node_ini is wgconf.render of the node config, the call the host makes."""
     plan = build_plan("10.4.0.0/16", granularity, mixed_nodes(), peers=PEERS)
     assert plan.relays
+    data = plan.to_dict()
+    stored = showconf.StoredPlan(json.loads(plan.to_json()))
+    assert stored.to_dict() == data
     for name, node_plan in plan.nodes.items():
         psks = {e.public_key: key("psk-%s-%s" % (name, e.name)) for e in node_plan.peers[::2]}
-        data = render.node_dict(node_plan)
-        assert render.node_ini(plan, name) == wgconf.render(data)
-        assert render.node_ini(plan, name, private_key=key("priv")) == wgconf.render(data, private_key=key("priv"))
-        with_secrets = render.node_ini(plan, name, key("priv"), preshared_keys=psks)
-        assert with_secrets == wgconf.render(data, key("priv"), preshared_keys=psks)
-        assert with_secrets.count("PresharedKey = ") == len(psks)
+        assert plan.node_config(name) == data["nodes"][name] == stored.node_config(name)
+        assert plan.node_ini(name) == wgconf.render(data["nodes"][name]) == stored.node_ini(name)
+        with_secrets = plan.node_ini(name, key("priv"), preshared_keys=psks)
+        assert with_secrets == wgconf.render(data["nodes"][name], key("priv"), preshared_keys=psks)
+        assert with_secrets.count("PresharedKey = ") == len(psks) and "PrivateKey = %s" % key("priv") in with_secrets
+        assert plan.shown_node_ini(name) == stored.shown_node_ini(name)
+        try:
+            assert plan.as_peer(name, ["10.99.0.0/16"]) == stored.as_peer(name, ["10.99.0.0/16"])
+        except showconf.ShowconfError as exc:
+            assert "not the leader" in str(exc)
+    for peer in ("laptop", "other"):
+        assert plan.peer_config(peer) == stored.peer_config(peer)
+        assert plan.peer_ini(peer) == stored.peer_ini(peer)
+    assert plan.peer_names() == ["laptop", "other"]
 
 
-def test_preshared_keys_are_never_cached():
+def test_unknown_node_names_say_what_exists():
+    plan = build_plan("10.4.0.0/16", "full", mixed_nodes(), peers=PEERS)
+    with pytest.raises(showconf.ShowconfError, match="laptop is an external peer"):
+        plan.node_config("laptop")
+    with pytest.raises(showconf.ShowconfError, match="no node 'nope'"):
+        plan.node_ini("nope")
+
+
+def test_secrets_stay_out_of_the_plan():
     plan = build_plan("10.4.0.0/16", "full", mixed_nodes(), peers=PEERS)
     psk = key("secret")
     for name, node_plan in plan.nodes.items():
-        assert psk in render.node_ini(plan, name, preshared_keys={e.public_key: psk for e in node_plan.peers})
-        assert psk not in render.node_ini(plan, name)
-    cached = [text for parts in plan.peer_texts.parts.values() for text in parts]
-    assert cached and not any(psk in text for text in cached)
+        assert psk in plan.node_ini(name, preshared_keys={e.public_key: psk for e in node_plan.peers})
+        assert psk not in plan.node_ini(name)
+    assert psk not in plan.to_json() and psk not in repr(plan)
 
 
 @pytest.mark.parametrize("granularity", ["full", "location", "cross"])
 def test_peers_come_sorted_by_name(granularity):
-    """render.node_ini relies on it (it does not sort)."""
+    """The plan's data lists them sorted; the planner keeps them so (render sorts them too)."""
     plan = build_plan("10.4.0.0/16", granularity, mixed_nodes(), peers=PEERS)
     lists = [n.peers for n in plan.nodes.values()] + list(plan.peer_entries.values())
     for entries in lists:
@@ -76,8 +99,8 @@ def test_location_named_like_a_peer_keeps_its_own_entries():
     assert {e.name for e in plan.nodes["aws1"].peers} == {"do1", "do-fra1", "edge"}
     assert {e.name for e in plan.nodes["do1"].peers} == {"aws1", "do-fra1", "do2", "edge"}
     assert {e.name for e in plan.peer_entries["do-fra1"]} == {"aws1", "do1", "edge"}
-    for name, node_plan in plan.nodes.items():
-        assert render.node_ini(plan, name) == wgconf.render(render.node_dict(node_plan))
+    for name in plan.nodes:
+        assert plan.node_ini(name) == wgconf.render(plan.to_dict()["nodes"][name])
 
 
 def test_spec_node_lookup():
