@@ -12,11 +12,12 @@ STAMP := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
 
 .PHONY: help deps demo demo-clouds test test-clouds unit integration sanity lint molecule bench chaos clean lab mesh \
-	report build bench-gpu gpu-check
+	report build bench-gpu gpu-check demo-scale
 
 help:
 	@echo "make demo   - the lab (network namespaces), its WireGuard mesh and the video-detection demo on it (needs root)"
 	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, molecule, lab integration"
+	@echo "make demo-scale N=100 - a lab of N hosts (N/5 locations, one behind NAT), built and meshed (needs root)"
 	@echo "make demo-clouds - the same site.yml against emulated AWS + DigitalOcean, lab hosts attached (needs root)"
 	@echo "make test-clouds - provision, inventory, rerun, teardown and bad input against the emulators"
 	@echo "make bench  - planner and lab benchmarks (JSON in bench/results.json)"
@@ -78,6 +79,20 @@ demo-clouds: deps
 	$(CLOUD_LAB) playbooks/teardown.yml | grep -E 'left|RECAP|localhost' || rc=$$?; \
 	$(BIN)/python tools/cloud_emulators.py resources $(CLOUDS); \
 	$(BIN)/python tools/cloud_emulators.py stop $(CLOUDS); exit $$rc
+
+# A lab of any size (tools/scale_lab.py): N hosts s001.. in N/5 locations (at least 2), the last one behind a NAT
+# router, its inventory and mesh state in .lab/scale-N/; built (playbooks/lab.yml), meshed (playbooks/mesh.yml,
+# location granularity), then the NAT'd host and the first host ping each other over the mesh and the hosts'
+# memory is shown. One scale lab at a time (every size is lab `scale`); `make clean` removes it.
+N ?= 10
+SCALE_DIR = .lab/scale-$(N)
+demo-scale: deps
+	@start=$$(date +%s); \
+	$(BIN)/python tools/scale_lab.py inventory $(N) --out $(SCALE_DIR) >/dev/null; \
+	$(PLAYBOOK) -i $(SCALE_DIR) playbooks/lab.yml playbooks/mesh.yml; \
+	$(BIN)/python tools/scale_lab.py ping $(SCALE_DIR); \
+	$(BIN)/python tools/scale_lab.py memory --brief $(SCALE_DIR); \
+	echo "$(N) lab hosts built and meshed in $$(( $$(date +%s) - start )) s; inventory $(SCALE_DIR); make clean removes it"
 
 test-clouds: deps
 	$(call run_pytest,-q tests/integration/test_clouds.py)
@@ -172,7 +187,8 @@ gpu-check:
 clean:
 	@if [ -x $(BIN)/python ] && [ -d $(CLOUDS) ]; then $(BIN)/python tools/cloud_emulators.py stop $(CLOUDS); fi
 	@if [ -x $(BIN)/ansible-playbook ]; then \
-	  for inv in inventories/lab inventories/cloud-lab/hosts.yml roles/*/molecule/default/inventory tests/integration/*/inventory; do \
+	  for inv in inventories/lab inventories/cloud-lab/hosts.yml roles/*/molecule/default/inventory tests/integration/*/inventory \
+	    .lab/scale-*; do \
 	    if [ -e "$$inv" ]; then $(PLAYBOOK) -i $$inv playbooks/lab_destroy.yml >/dev/null; echo "lab of $$inv: gone"; fi; \
 	  done; \
 	fi

@@ -2,10 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmarks, measured side by side in one run; prints JSON and writes bench/results.json.
 
-plan_*: our planner (parse + validate + allocate + topology + render every node's INI).
-jinja_full_*: the same full mesh rendered the way popular Ansible WireGuard roles do it: one Jinja2 render
-per host, each looping over all hosts.
-meshconf_*: wg-meshconf (PyPI) genconfig on the same number of nodes.
+plan_*, popular_template_*, jinja_bare_*_lower_bound_s, plan_vs_popular_*: the planner on the path the role runs
+(build, plan data, JSON, every host's render) against the popular role's full-mesh template through Ansible's
+templar (bench/planner.py, bench/popular.py; CPU seconds).
+meshconf_250_*: wg-meshconf (PyPI) genconfig on 250 nodes, with and without its key derivation (bench/meshconf.py).
 lost_pings_*, iperf_*, *_ratio: on the running lab (bench/lab.py), skipped with a reason when it is not up;
 lost_pings_rotation: every key rotated under pings every 10 ms, on a lab of its own (bench/rotation.py).
 detector_yolo_cpu_* / detector_classic_cpu_* (fps, p50/p95 ms, 1 client and _2streams): the detector service over
@@ -14,87 +14,48 @@ detector (bench/vision.py), all on 127.0.0.1;
 mesh_video_fps, mesh_latency_*: the same viewer on the lab demo (edge -> do1 over WireGuard, through the forwarder
 that make demo starts), side by side; mesh_latency_added_p50_ms is the difference of the two p50s.
 
-    python bench/run.py [planner] [meshconf] [vision] [lab] [rotation]     (default: all of them)
+mesh_step_*, popular_role_*: the mesh step (playbooks/mesh.yml, first run and no-op rerun) on scale labs of 10, 25,
+50 and 100 hosts, against the popular role's config step at 50 (bench/mesh_step.py).
+
+    python bench/run.py [planner] [meshconf] [vision] [lab] [rotation] [mesh_step]     (default: all of them)
 
 A scenario that fails records <scenario>_error, the others still run, the file is written, and the exit is 1.
 bench_commit, bench_date, bench_load_1m and bench_machine say which run the figures come from."""
 
-import base64
-import hashlib
 import json
 import os
 import sys
-import time
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "collections"))
-
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import render  # noqa: E402
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan  # noqa: E402
 
 DEMO_URL = "http://127.0.0.1:8480/"   # tools/lab_forward.py, started by playbooks/workloads.yml in the lab
 
-JINJA_TEMPLATE = """[Interface]
-Address = {{ hosts[me].ip }}/32
-ListenPort = 51820
-{% for name in hosts if name != me %}
-[Peer]
-# {{ name }}
-PublicKey = {{ hosts[name].key }}
-AllowedIPs = {{ hosts[name].ip }}/32
-Endpoint = {{ hosts[name].endpoint }}:51820
-{% endfor %}
-"""
+
+def meshconf_figures(meshconf, results):
+    import results_file  # pylint: disable=import-outside-toplevel
+    figures = results_file.provenance("meshconf")
+    figures.update(meshconf.time_genconfig(250))
+    ours = results.get("plan_full_250_s")
+    for variant in ("incl_keygen", "keys_once"):
+        theirs = figures.get("meshconf_250_%s_s" % variant)
+        if theirs is not None and ours:
+            figures["meshconf_%s_vs_plan_full_250" % variant] = theirs / ours
+    return figures
 
 
-def fake_key(name):
-    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+# the figures a scenario owns: when it runs, those of an earlier run that it did not write again are written as
+# null (not measured in this run), so that no old figure, error or skip reason stands beside the new ones
+OWNED = {"planner": ("plan_", "popular_template_", "jinja_bare_", "planner_"), "meshconf": ("meshconf_",),
+         "mesh_step": ("mesh_step_", "popular_role_", "scale_lab_")}
 
 
-def nodes(count, locations):
-    out = []
-    for i in range(count):
-        out.append({"name": "node%05d" % i, "location": "loc%03d" % (i % locations),
-                    "endpoint": "198.%d.%d.%d" % (18 + i // 65536, (i // 256) % 256, i % 256),
-                    "public_key": fake_key("node%d" % i)})
-    return out
-
-
-def time_planner(count, locations, granularity):
-    data = nodes(count, locations)
-    start = time.perf_counter()
-    plan = build_plan("10.4.0.0/16", granularity, data)
-    configs = [render.node_ini(plan, name) for name in plan.nodes]
-    elapsed = time.perf_counter() - start
-    return elapsed, sum(len(c) for c in configs)
-
-
-def time_jinja(count):
-    import jinja2
-    data = nodes(count, 1)
-    hosts = {n["name"]: {"ip": "10.4.%d.%d" % (i // 254, i % 254 + 1), "key": n["public_key"],
-                         "endpoint": n["endpoint"]} for i, n in enumerate(data)}
-    template = jinja2.Environment().from_string(JINJA_TEMPLATE)
-    start = time.perf_counter()
-    size = sum(len(template.render(hosts=hosts, me=name)) for name in hosts)
-    return time.perf_counter() - start, size
-
-
-def planner_figures():
-    results = {}
-    for count in (250, 1000):
-        results["plan_full_%d_s" % count], results["plan_full_%d_bytes" % count] = time_planner(count, 10, "full")
-        results["jinja_full_%d_s" % count], results["jinja_full_%d_bytes" % count] = time_jinja(count)
-        results["jinja_over_plan_full_%d" % count] = results["jinja_full_%d_s" % count] / results["plan_full_%d_s" % count]
-    results["plan_location_5000_s"] = time_planner(5000, 50, "location")[0]
-    return results
-
-
-def meshconf_figures(meshconf, plan_full_250_s):
-    results = {"meshconf_full_250_s": meshconf.time_genconfig(250)}
-    if results["meshconf_full_250_s"] is not None and plan_full_250_s:
-        results["meshconf_over_plan_full_250"] = results["meshconf_full_250_s"] / plan_full_250_s
-    return results
+def retire(results, path, prefixes):
+    if not prefixes or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        previous = json.load(handle)
+    owned = tuple(p for group in prefixes for p in group)
+    for key in previous:
+        if key.startswith(owned) and key not in results:
+            results[key] = None
 
 
 def vision_figures(vision):
@@ -118,17 +79,22 @@ def provenance():
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import meshconf  # pylint: disable=import-outside-toplevel
+    import mesh_step  # pylint: disable=import-outside-toplevel
+    import planner  # pylint: disable=import-outside-toplevel
     import lab  # pylint: disable=import-outside-toplevel
     import rotation  # pylint: disable=import-outside-toplevel
     import vision  # pylint: disable=import-outside-toplevel
     import results_file  # pylint: disable=import-outside-toplevel
     results = provenance()
-    scenarios = [("planner", planner_figures),
-                 ("meshconf", lambda: meshconf_figures(meshconf, results.get("plan_full_250_s"))),
+    scenarios = [("planner", planner.figures),
+                 ("meshconf", lambda: meshconf_figures(meshconf, results)),
                  ("vision", lambda: vision_figures(vision)),
                  ("lab", lab.run_all)]
     if os.geteuid() == 0:
         scenarios.append(("rotation", rotation.rotation))  # on a lab of its own (rot), built and destroyed there
+        # scale labs of 10, 25, 50 and 100 hosts in turn, each built, meshed twice and destroyed
+        scenarios.append(("mesh_step", lambda: dict(results_file.provenance("mesh_step"),
+                                                    **mesh_step.mesh_step(log=lambda line: print(line, file=sys.stderr)))))
     wanted = sys.argv[1:] or [name for name, _scenario in scenarios]  # e.g. `bench/run.py vision`: that one only
     unknown = sorted(set(wanted) - {name for name, _scenario in scenarios})
     if unknown:
@@ -143,6 +109,7 @@ def main():
             results["%s_error" % name] = ("%s: %s" % (type(exc).__name__, exc)).strip()[-3000:]
             print("bench: scenario %s failed: %s" % (name, results["%s_error" % name][-500:]), file=sys.stderr)
     results = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+    retire(results, results_file.RESULTS, [OWNED[name] for name, _scenario in scenarios if name in OWNED])
     results_file.merge(results)
     print(json.dumps(results, indent=2, sort_keys=True))
     return 1 if any(key.endswith("_error") for key in results) else 0

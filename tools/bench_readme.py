@@ -1,8 +1,8 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Write the README's detection and failover tables from bench/results.json (what `make bench`, `make bench-gpu`
-and `make chaos` measured), between the markers <!-- bench:NAME:start --> and <!-- bench:NAME:end --> (NAME:
-detection, failover); never copy figures by hand.
+"""Write the README's detection, failover and planner tables from bench/results.json (what `make bench`,
+`make bench-gpu` and `make chaos` measured), between the markers <!-- bench:NAME:start --> and
+<!-- bench:NAME:end --> (NAME: detection, failover, planner, mesh_step); never copy figures by hand.
 
     python tools/bench_readme.py [--results bench/results.json] [--readme README.md] [--check]
 
@@ -11,6 +11,7 @@ A figure missing from the results is written as "not measured" with the scenario
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -100,6 +101,105 @@ def _heal(name):
     return value
 
 
+def _sig(value):
+    """``value`` with 3 significant digits (no exponent), thousands separated."""
+    if not isinstance(value, (int, float)):
+        return "?"
+    digits = 0 if value == 0 else max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    return "{:,.{}f}".format(value, digits)
+
+
+def _measured(r, key, scenario="planner"):
+    """The reason ``key`` (a figure's name without _s) has no value, or None when it has one (null: not measured
+    in the last run of its scenario, bench/run.py's OWNED)."""
+    if r.get(key + "_skipped"):
+        return "skipped: " + r[key + "_skipped"].replace("|", "/")
+    if r.get(key + "_error"):
+        return "not measured: " + r[key + "_error"][:200].replace("|", "/").replace("\n", " ")
+    if r.get(key + "_s") is not None:
+        return None
+    failed = r.get(scenario + "_error")
+    return "not measured" + (": " + failed[:200].replace("|", "/").replace("\n", " ") if failed else "")
+
+
+def _plan(granularity, count):
+    def value(r):
+        key = "plan_%s_%d" % (granularity, count)
+        why = _measured(r, key)
+        if why:
+            return why
+        where = "; %s locations" % r[key + "_locations"] if r.get(key + "_locations") else ""
+        return ("**%s s** (rounds %s–%s%s): controller %s (build %s, data %s, JSON %s); hosts %s (copy %s, render %s); "
+                "%s MB of JSON, %s MB of configs" % (
+                    _sig(r[key + "_s"]), _sig(r.get(key + "_min_s")), _sig(r.get(key + "_max_s")), where,
+                    _sig(r.get(key + "_controller_s")), _sig(r.get(key + "_build_s")), _sig(r.get(key + "_dict_s")),
+                    _sig(r.get(key + "_json_s")), _sig(r.get(key + "_hosts_s")), _sig(r.get(key + "_host_copy_s")),
+                    _sig(r.get(key + "_render_s")), _sig(r.get(key + "_json_bytes", 0) / 1e6),
+                    _sig(r.get(key + "_bytes", 0) / 1e6)))
+    return value
+
+
+def _popular(count):
+    def value(r):
+        key = "popular_template_%d" % count
+        why = _measured(r, key)
+        if why:
+            return why
+        how = ("extrapolated from %s hosts spread over the %s" % (r.get(key + "_sampled_hosts"), _sig(count))
+               if r.get(key + "_extrapolated") else "every host")
+        return "**%s s** (%s: %s s per host, %s–%s)" % (
+            _sig(r[key + "_s"]), how, _sig(r.get(key + "_per_host_median_s")), _sig(r.get(key + "_per_host_min_s")),
+            _sig(r.get(key + "_per_host_max_s")))
+    return value
+
+
+def _ratio(count):
+    def value(r):
+        ratio = r.get("plan_vs_popular_%d" % count)
+        if ratio is None:
+            return "not measured (it needs both figures from one run)"
+        return "**%s×** (%s s / %s s)" % (_sig(ratio), _sig(r.get("popular_template_%d_s" % count)),
+                                          _sig(r.get("plan_full_%d_s" % count)))
+    return value
+
+
+def _jinja(count):
+    def value(r):
+        key = "jinja_bare_%d_lower_bound" % count
+        return _measured(r, key) or "%s s" % _sig(r[key + "_s"])
+    return value
+
+
+def _meshconf(r):
+    if r.get("meshconf_250_incl_keygen_s") is None:
+        return _measured(r, "meshconf_250_incl_keygen", "meshconf")
+    if r.get("meshconf_keys_once_vs_plan_full_250") is None:     # the ratios exist only within one bench/run.py
+        ours = " (run of %s, apart from the planner's)" % r.get("meshconf_date", "?")
+    else:
+        ours = "; wg-meshconf / `plan_full_250_s`: %s× / %s×" % (
+            _sig(r.get("meshconf_incl_keygen_vs_plan_full_250")), _sig(r["meshconf_keys_once_vs_plan_full_250"]))
+    return "%s s / %s s%s" % (_sig(r["meshconf_250_incl_keygen_s"]), _sig(r.get("meshconf_250_keys_once_s")), ours)
+
+
+PLANNER_ROWS = [
+    ("`plan_full_250_s`", _plan("full", 250), ""),
+    ("`plan_full_1000_s`", _plan("full", 1000), ""),
+    ("`plan_full_5000_s`", _plan("full", 5000), ""),
+    ("`plan_location_250_s`", _plan("location", 250), ""),
+    ("`plan_location_1000_s`", _plan("location", 1000), ""),
+    ("`plan_location_5000_s`", _plan("location", 5000), "< 1 s"),
+    ("`popular_template_250_s` (the popular role's template through Ansible's templar, real HostVars)",
+     _popular(250), ""),
+    ("`popular_template_1000_s`", _popular(1000), ""),
+    ("`plan_vs_popular_250` (popular template / `plan_full_250_s`)", _ratio(250), ""),
+    ("`plan_vs_popular_1000` (popular template / `plan_full_1000_s`)", _ratio(1000), "≥ 10×"),
+    ("`jinja_bare_1000_lower_bound_s` (a bare jinja2 loop over a plain dict, no Ansible: a floor for any template)",
+     _jinja(1000), ""),
+    ("`meshconf_250_incl_keygen_s` / `meshconf_250_keys_once_s` (wg-meshconf genconfig as shipped, deriving "
+     "every peer's public key again for every config; and with each key derived once)", _meshconf, ""),
+]
+
+
 FAILOVER_ROWS = [
     ("`chaos_kill_wireguard_go_*`: the victim's wireguard-go SIGKILLed", _heal("kill_wireguard_go"), "≤ 30 s"),
     ("`chaos_delete_interface_*`: `ip link del wg0` in the victim", _heal("delete_interface"), "≤ 30 s"),
@@ -114,7 +214,66 @@ FAILOVER_ROWS = [
     ("`chaos_flaky_leader_*`: the leader's links drop packets for 60 s", _failover("flaky_leader"),
      "≤ 1 switch per host, no flapping"),
 ]
-BLOCKS = {"detection": ROWS, "failover": FAILOVER_ROWS}
+def _step(count):
+    def value(r):
+        if r.get("mesh_step_rerun_s_%d" % count) is None and r.get("mesh_step_first_s_%d" % count) is None:
+            failed = r.get("mesh_step_%d_error" % count) or r.get("mesh_step_error")
+            return "not measured" + (": " + failed[:200].replace("|", "/").replace("\n", " ") if failed else "")
+        rerun = r.get("mesh_step_rerun_s_%d" % count)
+        text = "first **%s s**, rerun **%s s** (changed %s), %s tasks per host (%s executed); controller CPU %s s / " \
+            "%s s; load %s" % (
+                _sig(r.get("mesh_step_first_s_%d" % count)), _sig(rerun) if rerun is not None else "failed",
+                r.get("mesh_step_rerun_changed_%d" % count, "?"), _sig(r.get("mesh_step_tasks_per_host_%d" % count)),
+                _sig(r.get("mesh_step_tasks_executed_per_host_%d" % count)),
+                _sig(r.get("mesh_step_first_cpu_s_%d" % count)), _sig(r.get("mesh_step_rerun_cpu_s_%d" % count)),
+                _num(r.get("mesh_step_load_1m_%d" % count), 1))
+        if r.get("mesh_step_%d_error" % count):
+            text += "; error: " + r["mesh_step_%d_error" % count][:200].replace("|", "/").replace("\n", " ")
+        return text
+    return value
+
+
+def _popular_step(count):
+    def value(r):
+        if r.get("popular_role_rerun_s_%d" % count) is None:
+            failed = r.get("popular_role_%d_error" % count)
+            return "not measured" + (": " + failed[:200].replace("|", "/") if failed else "")
+        ratio = r.get("mesh_step_vs_popular_rerun_%d" % count)
+        return "first %s s, rerun **%s s** (changed %s, %s tasks per host); ours / theirs: **%s**" % (
+            _sig(r.get("popular_role_first_s_%d" % count)), _sig(r["popular_role_rerun_s_%d" % count]),
+            r.get("popular_role_rerun_changed_%d" % count, "?"), _sig(r.get("popular_role_tasks_per_host_%d" % count)),
+            _sig(ratio) if ratio is not None else "?")
+    return value
+
+
+def _growth(r):
+    rerun, first = r.get("mesh_step_rerun_growth_exponent"), r.get("mesh_step_first_growth_exponent")
+    if rerun is None and first is None:
+        return "not measured"
+    return "rerun ~ N^%s, first run ~ N^%s" % (_sig(rerun) if rerun is not None else "?",
+                                               _sig(first) if first is not None else "?")
+
+
+def _memory(r):
+    sizes = [n for n in (10, 25, 50, 100) if r.get("scale_lab_rss_mib_per_host_%d" % n) is not None]
+    if not sizes:
+        return "not measured"
+    return "; ".join("%d hosts: %s MiB RSS, %s MiB PSS, %s%% of one CPU idle" % (
+        n, _sig(r["scale_lab_rss_mib_per_host_%d" % n]), _sig(r.get("scale_lab_pss_mib_per_host_%d" % n)),
+        _sig(r.get("scale_lab_idle_cpu_pct_%d" % n))) for n in sizes)
+
+
+MESH_STEP_ROWS = [
+    ("`mesh_step_*_10`: `playbooks/mesh.yml` on a fresh scale lab of 10 hosts", _step(10), ""),
+    ("`mesh_step_*_25`", _step(25), ""),
+    ("`mesh_step_*_50`", _step(50), ""),
+    ("`mesh_step_*_100`", _step(100), "rerun ≤ 60 s, first ≤ 3 min"),
+    ("`popular_role_*_50`: the popular role's config step (`bench/popular_role/popular.yml`) on the same 50 hosts",
+     _popular_step(50), "ours / theirs ≤ 0.5"),
+    ("`mesh_step_*_growth_exponent` (least squares over the sizes that ran)", _growth, ""),
+    ("`scale_lab_*_per_host_N`: a meshed lab host (init, sshd, wireguard-go, failover agent)", _memory, ""),
+]
+BLOCKS = {"detection": ROWS, "failover": FAILOVER_ROWS, "planner": PLANNER_ROWS, "mesh_step": MESH_STEP_ROWS}
 
 
 def table(results, rows=None):
@@ -122,6 +281,16 @@ def table(results, rows=None):
     if rows is FAILOVER_ROWS:
         when = "last `make chaos` run: %s, commit %s, load %s" % (
             results.get("chaos_date", "?"), results.get("chaos_commit", "?"), _num(results.get("chaos_load_1m"), 2))
+    elif rows is MESH_STEP_ROWS:
+        when = "mesh_step run of %s, commit %s, load %s, %s; wall seconds, forks %s" % (
+            results.get("mesh_step_date", "?"), results.get("mesh_step_commit", "?"),
+            _num(results.get("mesh_step_load_1m"), 2), results.get("mesh_step_machine", "?"),
+            results.get("mesh_step_forks", "10"))
+    elif rows is PLANNER_ROWS:
+        when = "planner run of %s, commit %s, load %s at its start and %s at its end, %s; CPU seconds, medians" % (
+            results.get("planner_date", "?"), results.get("planner_commit", "?"),
+            _num(results.get("planner_load_1m"), 2), _num(results.get("planner_load_1m_end"), 2),
+            results.get("planner_machine", "?"))
     else:
         when = "run of %s, commit %s, load %s, %s" % (
             results.get("bench_date", "?"), results.get("bench_commit", "?"), _num(results.get("bench_load_1m"), 2),
@@ -131,7 +300,7 @@ def table(results, rows=None):
     for figure, value, goal in rows:
         written = value(results)
         if written is None:
-            errors = [v for k, v in sorted(results.items()) if k.endswith("_error") and k.split("_")[0] in figure]
+            errors = [v for k, v in sorted(results.items()) if k.endswith("_error") and v and k.split("_")[0] in figure]
             written = "not measured" + (": " + errors[0][:200].replace("|", "/") if errors else "")
             if figure.startswith("`gpu_"):
                 written = results.get("gpu_cuda_skipped") or "not run: no GPU machine was lent to any session"
