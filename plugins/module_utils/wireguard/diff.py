@@ -16,6 +16,8 @@ from ..mesh.model import valid_key
 from .common import WireGuardError
 
 Change = collections.namedtuple("Change", "order action cmd")
+ALLOWED_UPDATE = "update allowed ips of"
+FAILOVER_UNION = ALLOWED_UPDATE + " the failover peers"   # the ranges the failover agent's peers hold together
 
 SYNC, WG_SET, ADDRESS, MTU, LINK, ROUTE_DEL, ROUTE_ADD = range(7)
 
@@ -150,15 +152,15 @@ def _peer_changes(name, desired, live, names, resolver):
         want, have = _held(desired["peers"], moving), _held(live["peers"], moving)
         detail = ["%s %s" % (what, ", ".join(sorted(map(str, nets)))) for what, nets
                   in (("missing", want - have), ("extra", have - want)) if nets]
-        changes.append(Change(SYNC, "update allowed ips of the failover peers (%s: %s)"
-                              % (", ".join(sorted(label(pub) for pub in moving)), "; ".join(detail)), None))
+        names = ", ".join(sorted(label(pub) for pub in moving))
+        changes.append(Change(SYNC, "%s (%s: %s)" % (FAILOVER_UNION, names, "; ".join(detail)), None))
     for pub, want in sorted(desired["peers"].items(), key=lambda kv: (kv[1]["name"] or "", kv[0])):
         have = live["peers"].get(pub)
         if have is None:
             changes.append(Change(SYNC, "add peer %s" % label(pub), None))
             continue
         if want["allowed_ips"] != have["allowed_ips"] and pub not in moving:
-            changes.append(Change(SYNC, "update allowed ips of %s" % label(pub), None))
+            changes.append(Change(SYNC, "%s %s" % (ALLOWED_UPDATE, label(pub)), None))
         if want["endpoint"] is not None and not endpoint_matches(want["endpoint"], have["endpoint"], resolver):
             changes.append(Change(SYNC, "update endpoint of %s" % label(pub), None))
         if want["keepalive"] != have["keepalive"]:

@@ -75,6 +75,9 @@ def wait_until(when, clock=None, sleep=time.sleep):
     return -left
 
 
+AGENT_RETRIES, AGENT_PAUSE_S = 2, 0.5    # a failover agent's `wg set` racing ours: look again, apply again
+
+
 def _converge(run, name, desired, live, names, text, secrets, resolver, apply_at=None, sleep=time.sleep,
               timing=None):
     """Apply the differences between ``live`` and ``desired`` (at the instant ``apply_at`` when given: one
@@ -91,10 +94,17 @@ def _converge(run, name, desired, live, names, text, secrets, resolver, apply_at
     apply.apply_changes(run, name, changes, text, secrets)
     if apply_at is not None and timing is not None:
         timing["applied_after_s"] = round(time.time() - apply_at, 3)
-    after = live_state.read(run, name)
-    if after is None:
-        raise WireGuardError("interface %s disappeared while it was being updated" % name)
-    left = diff.compare(name, desired, after, names, resolver)
+    for attempt in range(AGENT_RETRIES + 1):
+        after = live_state.read(run, name)
+        if after is None:
+            raise WireGuardError("interface %s disappeared while it was being updated" % name)
+        left = diff.compare(name, desired, after, names, resolver)
+        # the failover agent may have been switching while wg syncconf ran: its `wg set` lands on top of ours
+        racing = desired.get("moving") and all(c.action.startswith(diff.ALLOWED_UPDATE) for c in left)
+        if not left or attempt == AGENT_RETRIES or not racing:
+            break
+        sleep(AGENT_PAUSE_S)
+        apply.apply_changes(run, name, left, text, secrets)
     if left:
         raise WireGuardError("interface %s still differs after the update: %s"
                              % (name, "; ".join(c.action for c in left)))

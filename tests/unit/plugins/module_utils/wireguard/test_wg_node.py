@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard import (firewall, hostfiles, hostinfo,
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard import (firewall, hostfiles, hostinfo, interface,
                                                                                        node, services, sysctl)
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 
@@ -266,3 +266,38 @@ def test_a_stale_route_goes_and_the_diff_redacts_the_key(env):
     assert "delete route 10.4.0.3/32 via 10.110.0.12" in result["actions"] and host.mesh_routes == set()
     wg_diff = [d for d in result["diff"] if d["after_header"] == params["config_path"]][0]
     assert "10.4.9.0/24" in wg_diff["after"] and PRIV not in wg_diff["after"] and PRIV not in wg_diff["before"]
+
+
+def test_a_failover_agent_switching_during_the_sync_is_looked_at_again(tmp_path):
+    """The agent's `wg set` lands right after our `wg syncconf` once: the check after it sees the failover peers'
+    ranges short, looks again after a pause and applies again, instead of failing the run."""
+    B, C = key("b"), key("c")
+    (tmp_path / "wg0.key").write_text(PRIV + "\n")
+    os.chmod(str(tmp_path / "wg0.key"), 0o600)
+    host = Host()
+    host.add_link("wg0", private_key=PRIV, addrs=["10.4.0.2/32"])
+    host.add_peer("wg0", A, ["10.4.0.1/32"], endpoint="203.0.113.1:51820")
+    host.add_peer("wg0", B, [], endpoint="203.0.113.3:51820")
+    host.add_peer("wg0", C, ["10.4.0.5/32"], endpoint="203.0.113.5:51820")
+    config = {"interface": {"address": ["10.4.0.2/32"], "listen_port": 51820},
+              "peers": [{"name": "a", "public_key": A, "endpoint": "203.0.113.1:51820",
+                         "allowed_ips": ["10.4.0.1/32", "10.9.0.0/24"]},
+                        {"name": "b", "public_key": B, "endpoint": "203.0.113.3:51820", "allowed_ips": []},
+                        {"name": "c", "public_key": C, "endpoint": "203.0.113.5:51820", "allowed_ips": ["10.4.0.5/32"]}],
+              "failover": {"self": "n", "peers": {"a": {"public_key": A}, "b": {"public_key": B}}}}
+    params = {"name": "wg0", "config": config, "private_key_path": str(tmp_path / "wg0.key"),
+              "config_path": str(tmp_path / "wg0.conf"), "preshared_keys": None, "mtu": None, "up_command": None,
+              "setsid": "setsid"}
+    syncs, pauses = [], []
+
+    def racing(args, data=None, **kwargs):
+        answer = Host.__call__(host, args, data, **kwargs)
+        if args[:2] == ["wg", "syncconf"]:
+            syncs.append(1)
+            if len(syncs) == 1:       # the agent's wg set, a moment late, takes a range out of the failover peers
+                host.peer("wg0", C).allowed.append("10.9.0.0/24")
+                host.peer("wg0", A).allowed.remove("10.9.0.0/24")
+        return answer
+    result = interface.present(racing, params, sleep=pauses.append)
+    assert len(syncs) == 2 and pauses == [interface.AGENT_PAUSE_S]
+    assert "10.9.0.0/24" in host.peer("wg0", A).allowed and result["changed"]
