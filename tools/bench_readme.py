@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write the README's detection, failover and planner tables from bench/results.json (what `make bench`,
 `make bench-gpu` and `make chaos` measured), between the markers <!-- bench:NAME:start --> and
-<!-- bench:NAME:end --> (NAME: detection, failover, planner, mesh_step); never copy figures by hand.
+<!-- bench:NAME:end --> (NAME: detection, failover, planner, mesh_step, lab); never copy figures by hand.
 
     python tools/bench_readme.py [--results bench/results.json] [--readme README.md] [--check]
 
@@ -263,6 +263,40 @@ def _memory(r):
         _sig(r.get("scale_lab_idle_cpu_pct_%d" % n))) for n in sizes)
 
 
+def _lost(name):
+    def value(r):
+        lost, sent = r.get("lost_pings_%s" % name), r.get("pings_sent_%s" % name)
+        if lost is None:
+            failed = r.get("%s_error" % name) or r.get("lab_error") or r.get("lab_skipped")
+            return "not measured" + (": " + str(failed)[:200].replace("|", "/").replace("\n", " ") if failed else "")
+        return "%s of %s" % (_sig(lost), _sig(sent)) if sent is not None else _sig(lost)
+    return value
+
+
+def _ratio_ci(name, top, bottom):
+    def value(r):
+        if r.get(name) is None:
+            failed = r.get("lab_error") or r.get("lab_skipped")
+            return "not measured" + (": " + str(failed)[:200].replace("|", "/") if failed else "")
+        spread = (" ± %s (~95 %%, %s rounds)" % (_sig(r[name + "_ci95"]), r.get(name + "_rounds"))
+                  if r.get(name + "_ci95") is not None else " (one round: no spread)")
+        return "**%s**%s; medians %s vs %s Mbit/s" % (_sig(r[name]), spread, _sig(r.get(top)), _sig(r.get(bottom)))
+    return value
+
+
+LAB_ROWS = [
+    ("`lost_pings_peer_add` / `lost_pings_peer_remove` (10 ms pings while `mesh.yml` adds and removes a peer)",
+     lambda r: "%s / %s" % (_lost("peer_add")(r), _lost("peer_remove")(r)), "0"),
+    ("`lost_pings_rotation` (every key rotated under 10 ms pings)", _lost("rotation"), "0"),
+    ("`wg_tuned_ratio` (mesh / hand-made WireGuard link, same hosts, MTU 1420)",
+     _ratio_ci("wg_tuned_ratio", "iperf_mesh_mbps", "iperf_hand_wg_mbps"), "≥ 0.95"),
+    ("`wg_veth_ratio` (mesh / plain veth: wireguard-go is CPU-bound)",
+     _ratio_ci("wg_veth_ratio", "iperf_mesh_mbps", "iperf_veth_mbps"), ""),
+    ("`leader_hop_ratio` (member → other location through its leader / leader direct)",
+     _ratio_ci("leader_hop_ratio", "iperf_leader_hop_mbps", "iperf_mesh_mbps"), ""),
+]
+
+
 MESH_STEP_ROWS = [
     ("`mesh_step_*_10`: `playbooks/mesh.yml` on a fresh scale lab of 10 hosts", _step(10), ""),
     ("`mesh_step_*_25`", _step(25), ""),
@@ -273,7 +307,8 @@ MESH_STEP_ROWS = [
     ("`mesh_step_*_growth_exponent` (least squares over the sizes that ran)", _growth, ""),
     ("`scale_lab_*_per_host_N`: a meshed lab host (init, sshd, wireguard-go, failover agent)", _memory, ""),
 ]
-BLOCKS = {"detection": ROWS, "failover": FAILOVER_ROWS, "planner": PLANNER_ROWS, "mesh_step": MESH_STEP_ROWS}
+BLOCKS = {"detection": ROWS, "failover": FAILOVER_ROWS, "planner": PLANNER_ROWS, "mesh_step": MESH_STEP_ROWS,
+          "lab": LAB_ROWS}
 
 
 def table(results, rows=None):
