@@ -68,7 +68,7 @@ def time_genconfig(count, rounds=3):
         out = {}
         for name, argv in variants.items():
             seconds = []
-            for _ in range(rounds):
+            for dummy in range(rounds):
                 shutil.rmtree(os.path.join(work, "output"), ignore_errors=True)
                 seconds.append(child_cpu(argv, work))
             key = "meshconf_%d_%s" % (count, name)

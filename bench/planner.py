@@ -110,7 +110,7 @@ def measure_plan(granularity, count, rounds):
     """``rounds`` rounds of ``plan_round`` in this process: figures without the plan_<g>_<N> prefix."""
     data = nodes(count, LOCATIONS.get(count, 10))
     runs, walls = [], []
-    for _ in range(rounds):
+    for dummy in range(rounds):
         seconds, wall, size, json_bytes = plan_round(data, granularity)
         runs.append(seconds)
         walls.append(wall)
@@ -216,7 +216,7 @@ def jinja_figures(results):
     for count in POPULAR_SIZES:
         name = "jinja_bare_%d_lower_bound" % count
         attempt(results, name, lambda n=count, p=name: {
-            p + "_s": statistics.median(time_jinja(n) for _ in range(ROUNDS))})
+            p + "_s": statistics.median(time_jinja(n) for dummy in range(ROUNDS))})
 
 
 def figures():

@@ -214,6 +214,8 @@ FAILOVER_ROWS = [
     ("`chaos_flaky_leader_*`: the leader's links drop packets for 60 s", _failover("flaky_leader"),
      "≤ 1 switch per host, no flapping"),
 ]
+
+
 def _step(count):
     def value(r):
         if r.get("mesh_step_rerun_s_%d" % count) is None and r.get("mesh_step_first_s_%d" % count) is None:

@@ -12,7 +12,7 @@ from .common import run_checked
 
 
 def _firewalld(run, port, check_mode):
-    rc, _, _ = run(["firewall-cmd", "--state"])
+    rc = run(["firewall-cmd", "--state"])[0]
     if rc != 0:
         return []
     actions = []
@@ -26,7 +26,7 @@ def _firewalld(run, port, check_mode):
 
 
 def _ufw(run, port, check_mode):
-    rc, out, _ = run(["ufw", "status"])
+    rc, out = run(["ufw", "status"])[:2]
     if rc != 0 or "Status: active" not in (out or ""):
         return []
     rule = re.compile(r"^%s/udp\s+ALLOW\b" % port)

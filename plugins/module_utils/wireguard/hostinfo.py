@@ -55,12 +55,12 @@ def installed_packages(run, which, family, names):
     if not names or not which("dpkg-query" if family == "Debian" else "rpm"):
         return {}
     if family == "Debian":
-        rc, out, _ = run(["dpkg-query", "-W", "-f", "${Package} ${Status}\\n"] + names)
+        rc, out, dummy = run(["dpkg-query", "-W", "-f", "${Package} ${Status}\\n"] + names)
         if rc not in (0, 1):
             return {}
         have = {line.split(" ", 1)[0] for line in out.splitlines() if line.endswith(" installed")}
     else:
-        rc, out, _ = run(["rpm", "-q", "--qf", "%{NAME}\\n"] + names)
+        rc, out, dummy = run(["rpm", "-q", "--qf", "%{NAME}\\n"] + names)
         if rc not in (0, 1) and not out:
             return {}
         have = {line.strip() for line in out.splitlines() if line.strip() and " " not in line.strip()}

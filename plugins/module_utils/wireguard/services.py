@@ -12,10 +12,11 @@ from __future__ import annotations
 from .common import run_checked
 
 LAB_CTL = "/usr/local/sbin/wiremesh-lab-ctl"
+ENABLED = ("enabled", "enabled-runtime", "static", "alias")   # `systemctl is-enabled` answers that need no enable
 
 
 def _systemctl(run, *args):
-    rc, out, _ = run(["systemctl"] + list(args))
+    rc, out, dummy = run(["systemctl"] + list(args))
     return rc, (out or "").strip()
 
 
@@ -32,8 +33,7 @@ def systemd(run, units, changed, check_mode=False):
     actions = []
     for unit in units:
         name = unit["name"]
-        if unit.get("enabled") and _systemctl(run, "is-enabled", name)[1] not in ("enabled", "enabled-runtime",
-                                                                                   "static", "alias"):
+        if unit.get("enabled") and _systemctl(run, "is-enabled", name)[1] not in ENABLED:
             actions.append("systemctl enable %s" % name)
             if not check_mode:
                 run_checked(run, ["systemctl", "enable", name], what="systemctl enable %s" % name)

@@ -43,6 +43,6 @@ def converge(wanted, path, check_mode=False, proc=None):
                     raise WireGuardError("cannot set kernel parameter %s: %s" % (name, exc.strerror))
     if not wanted and not os.path.exists(path):
         return actions, []
-    _, file_actions, diffs = hostfiles.converge([{"path": path, "content": file_text(wanted), "mode": "0644"}],
-                                                check_mode)
+    spec = {"path": path, "content": file_text(wanted), "mode": "0644"}
+    dummy, file_actions, diffs = hostfiles.converge([spec], check_mode)
     return actions + file_actions, diffs

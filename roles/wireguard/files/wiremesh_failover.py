@@ -366,7 +366,7 @@ def parse_uapi(text):
     public_key and are skipped unread."""
     rx, allowed, key = {}, {}, None
     for line in text.splitlines():
-        name, _, value = line.partition("=")
+        name, dummy, value = line.partition("=")
         if name == "public_key":
             key = base64.b64encode(bytes.fromhex(value)).decode()
             rx[key], allowed[key] = 0, []

@@ -316,7 +316,7 @@ def test_wg_reads_wireguard_go_through_its_socket_without_a_process(tmp_path):
     answer = (UAPI % ("ab" * 32, PUB1.hex(), PUB2.hex())).encode()
 
     def serve():
-        conn, _ = server.accept()
+        conn = server.accept()[0]
         with conn:
             request = b""
             while not request.endswith(b"\n\n"):

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard import (firewall, hostfiles, hostinfo, interface,
-                                                                                       node, services, sysctl)
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard import (
+    firewall, hostfiles, hostinfo, interface, node, services, sysctl)
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 
 from .fakehost import FakeHost, key
@@ -160,7 +160,7 @@ def test_sysctls_set_live_and_kept_in_their_file(tmp_path):
     assert (proc / "net.ipv4.ip_forward").read_text() == "1\n"
     assert "net.ipv4.ip_forward = 1\n" in open(conf).read()
     assert sysctl.converge({"net.ipv4.ip_forward": 1}, conf, proc=where) == ([], [])
-    actions, _ = sysctl.converge({}, conf, proc=where)           # no longer wanted: out of the file, live kept
+    actions, dummy = sysctl.converge({}, conf, proc=where)           # no longer wanted: out of the file, live kept
     assert actions == ["write %s" % conf] and "ip_forward" not in open(conf).read()
     assert (proc / "net.ipv4.ip_forward").read_text() == "1\n"
     assert sysctl.converge({}, str(tmp_path / "none.conf"), proc=where) == ([], [])
@@ -258,7 +258,7 @@ def test_first_pass_converges_second_pass_changes_nothing(env):
 
 
 def test_a_stale_route_goes_and_the_diff_redacts_the_key(env):
-    host, params, _ = env
+    host, params, dummy = env
     _converge(host, params)
     params["config"]["routes"] = []
     params["config"]["peers"][0]["allowed_ips"] = ["10.4.0.1/32", "10.4.9.0/24"]
