@@ -152,8 +152,8 @@ def _peer_changes(name, desired, live, names, resolver):
         want, have = _held(desired["peers"], moving), _held(live["peers"], moving)
         detail = ["%s %s" % (what, ", ".join(sorted(map(str, nets)))) for what, nets
                   in (("missing", want - have), ("extra", have - want)) if nets]
-        names = ", ".join(sorted(label(pub) for pub in moving))
-        changes.append(Change(SYNC, "%s (%s: %s)" % (FAILOVER_UNION, names, "; ".join(detail)), None))
+        holders = ", ".join(sorted(label(pub) for pub in moving))
+        changes.append(Change(SYNC, "%s (%s: %s)" % (FAILOVER_UNION, holders, "; ".join(detail)), None))
     for pub, want in sorted(desired["peers"].items(), key=lambda kv: (kv[1]["name"] or "", kv[0])):
         have = live["peers"].get(pub)
         if have is None:

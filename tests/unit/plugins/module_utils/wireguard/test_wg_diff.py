@@ -222,3 +222,13 @@ def test_a_range_missing_from_every_failover_peer_is_a_change():
     cfg = failover_config()
     cfg["peers"][1]["allowed_ips"].append("10.8.0.0/24")
     assert actions(fake, cfg)[0] == "update allowed ips of the failover peers (a, b: missing 10.8.0.0/24)"
+
+
+def test_failover_union_change_with_a_removed_peer_names_it_from_the_old_config():
+    """A rotation: the failover peers' union changes and an old key leaves, named from the old config."""
+    fake = host()
+    fake.add_peer("wg0", C, ["10.4.0.9/32"])
+    cfg = failover_config()
+    cfg["peers"][1]["allowed_ips"].append("10.8.0.0/24")
+    assert actions(fake, cfg, names={C: "old-c"})[:2] == [
+        "update allowed ips of the failover peers (a, b: missing 10.8.0.0/24)", "remove peer old-c"]
