@@ -460,7 +460,7 @@ def main(argv=None):
     if "chaos_skipped" in figures:
         sys.stderr.write("chaos: skipped: %s\n" % figures["chaos_skipped"])
         return 2
-    merge(figures)
+    merge(figures, kind="chaos")
     if failure:
         sys.stderr.write("chaos: scenario %s\n" % failure)
         return 1

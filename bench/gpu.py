@@ -62,7 +62,7 @@ from wiremesh_vision.batcher import detect_batch  # noqa: E402  pylint: disable=
 from wiremesh_vision.client import post_jpeg  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_vision.scene import Scene  # noqa: E402  pylint: disable=wrong-import-position
 from wiremesh_vision.stats import percentile  # noqa: E402  pylint: disable=wrong-import-position
-from results_file import RESULTS, merge  # noqa: E402  pylint: disable=wrong-import-position
+from results_file import RESULTS, merge, provenance  # noqa: E402  pylint: disable=wrong-import-position
 from vision import start_detector  # noqa: E402  pylint: disable=wrong-import-position  # bench/vision.py
 
 WIDTH, HEIGHT, QUALITY = 640, 480, 80
@@ -322,6 +322,7 @@ def flatten(results):
 
 def run(args):
     clock = Clock(args.budget)
+    when = provenance("gpu")   # one run file for the whole run, rewritten after every part
     bodies, images = scene_frames(args.frames, args.seed)
     results = dict(environment(), frames=len(images), frame_size="%dx%d" % (WIDTH, HEIGHT), jpeg_quality=QUALITY,
                    seed=args.seed, seconds_per_config=args.seconds, threads=args.threads, parts=args.parts,
@@ -338,7 +339,7 @@ def run(args):
         except Exception as exc:  # pylint: disable=broad-except  # recorded; the next part still runs
             results[part + "_error"] = "%s: %s" % (type(exc).__name__, str(exc)[-1500:])
         summary(results)
-        merge(flatten(results), args.out)
+        merge(dict(flatten(results), **when), args.out, kind="gpu")
     return results
 
 

@@ -264,7 +264,7 @@ def main(argv=None):
                         log=lambda line: print(line, file=sys.stderr, flush=True))
     if args.write:
         import results_file  # pylint: disable=import-outside-toplevel
-        results_file.merge(dict(figures, **results_file.provenance("mesh_step")))
+        results_file.merge(dict(figures, **results_file.provenance("mesh_step")), kind="mesh_step")
     print(json.dumps(figures, indent=2, sort_keys=True))
     return 1 if any(k.endswith("error") for k in figures) else 0
 
