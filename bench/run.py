@@ -17,13 +17,17 @@ that make demo starts), side by side; mesh_latency_added_p50_ms is the differenc
 mesh_step_*, popular_role_*: the mesh step (playbooks/mesh.yml, first run and no-op rerun) on scale labs of 10, 25,
 50 and 100 hosts, against the popular role's config step at 50 (bench/mesh_step.py).
 
-    python bench/run.py [planner] [meshconf] [vision] [lab] [rotation] [mesh_step]     (default: all of them)
+demo_site_s: site.yml bringing the demo lab up (and its workloads back) after the quiet scenarios;
+bench_demo_workloads_stopped: the demo workloads a `make demo` left running, stopped before planner/mesh_step.
+
+    python bench/run.py [planner] [meshconf] [mesh_step] [demo] [vision] [lab] [rotation]   (default: all, in order)
 
 A scenario that fails records <scenario>_error, the others still run, the file is written, and the exit is 1.
 bench_commit, bench_date, bench_load_1m and bench_machine say which run the figures come from."""
 
 import json
 import os
+import subprocess
 import sys
 
 DEMO_URL = "http://127.0.0.1:8480/"   # tools/lab_forward.py, started by playbooks/workloads.yml in the lab
@@ -44,7 +48,7 @@ def meshconf_figures(meshconf, results):
 # the figures a scenario owns: when it runs, those of an earlier run that it did not write again are written as
 # null (not measured in this run), so that no old figure, error or skip reason stands beside the new ones
 OWNED = {"planner": ("plan_", "popular_template_", "jinja_bare_", "planner_"), "meshconf": ("meshconf_",),
-         "mesh_step": ("mesh_step_", "popular_role_", "scale_lab_")}
+         "mesh_step": ("mesh_step_", "popular_role_", "scale_lab_"), "demo": ("demo_site_",)}
 
 
 def retire(results, path, prefixes):
@@ -78,6 +82,7 @@ def provenance():
 
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import demo_lab  # pylint: disable=import-outside-toplevel
     import meshconf  # pylint: disable=import-outside-toplevel
     import mesh_step  # pylint: disable=import-outside-toplevel
     import planner  # pylint: disable=import-outside-toplevel
@@ -86,15 +91,18 @@ def main():
     import vision  # pylint: disable=import-outside-toplevel
     import results_file  # pylint: disable=import-outside-toplevel
     results = provenance()
+    root = os.geteuid() == 0
+    # first what is timed on a quiet machine (the demo's workloads stopped): the planner and the scale labs of 10,
+    # 25, 50 and 100 hosts (each built, meshed twice and destroyed); then the demo lab (site.yml) and what runs on it
     scenarios = [("planner", planner.figures),
-                 ("meshconf", lambda: meshconf_figures(meshconf, results)),
-                 ("vision", lambda: vision_figures(vision)),
-                 ("lab", lab.run_all)]
-    if os.geteuid() == 0:
-        scenarios.append(("rotation", rotation.rotation))  # on a lab of its own (rot), built and destroyed there
-        # scale labs of 10, 25, 50 and 100 hosts in turn, each built, meshed twice and destroyed
+                 ("meshconf", lambda: meshconf_figures(meshconf, results))]
+    if root:
         scenarios.append(("mesh_step", lambda: dict(results_file.provenance("mesh_step"),
                                                     **mesh_step.mesh_step(log=lambda line: print(line, file=sys.stderr)))))
+        scenarios.append(("demo", demo_lab.bring_up))
+    scenarios += [("vision", lambda: vision_figures(vision)), ("lab", lab.run_all)]
+    if root:
+        scenarios.append(("rotation", rotation.rotation))  # on a lab of its own (rot), built and destroyed there
     wanted = sys.argv[1:] or [name for name, _scenario in scenarios]  # e.g. `bench/run.py vision`: that one only
     unknown = sorted(set(wanted) - {name for name, _scenario in scenarios})
     if unknown:
@@ -102,10 +110,15 @@ def main():
               file=sys.stderr)
         return 2
     scenarios = [(name, scenario) for name, scenario in scenarios if name in wanted]
-    if not {"vision", "lab", "rotation"} & set(wanted):
+    if not {"vision", "lab", "rotation", "demo"} & set(wanted):
         # bench_* label the detection and lab figures: a run without them keeps theirs (planner, meshconf and
         # mesh_step write their own provenance)
         results = {}
+    if root and {"planner", "meshconf", "mesh_step"} & set(wanted):
+        try:
+            results["bench_demo_workloads_stopped"] = demo_lab.stop_workloads()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            results["bench_demo_workloads_stopped_error"] = str(exc)[-500:]
     for name, scenario in scenarios:  # a scenario that fails records its error; the others still run
         try:
             results.update(scenario())

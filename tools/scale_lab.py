@@ -18,7 +18,8 @@ by the demo lab (inventories/lab), the cloud lab or the integration and molecule
 
 Only one scale lab exists at a time: every size shares lab_name `scale` and the host names, so building one size
 where another runs turns that lab into this one (the lab builder removes the hosts that no longer belong).
-`make clean` tears down every .lab/scale-*/ lab and removes the folders.
+`make clean` tears down every .lab/scale-*/ lab and removes the folders. The failover agents probe once a second
+(6 misses: the default's 6 s detection at a quarter of its pings), since all N hosts share this machine's CPUs.
 """
 
 import argparse
@@ -38,6 +39,7 @@ ISP = ipaddress.ip_network("100.73.0.0/24")          # the NAT router's uplink
 EDGE_LAN = ipaddress.ip_network("192.168.90.0/24")   # behind the NAT router
 PRIVATE = "10.120.{}.0/24"                           # one private network per cloud location
 MESH_CIDR = "10.64.0.0/16"
+FAILOVER_INTERVAL_S, FAILOVER_MISSES = 1.0, 6
 POPULAR_CIDR = ipaddress.ip_network("10.65.0.0/16")  # addresses of the popular role's baseline (bench/popular_role)
 POPULAR_KEEPALIVE = 25
 MAX_HOSTS = 1000
@@ -130,6 +132,12 @@ def inventory(count, lab_name=LAB_NAME, lab_root=None, per_location=PER_LOCATION
                             "wireguard_cidr": MESH_CIDR,
                             # this inventory's own mesh state, inside its folder (removed with it)
                             "wireguard_state_path": "{{ inventory_dir }}/.wiremesh/mesh.state.json",
+                            # every host shares this machine's 2 cores: each leader and standby probes every other
+                            # location's leader, so the agents' own pings grow with N^2 (at the default 0.25 s they
+                            # burned 70 % of a core at 50 hosts idle and saturated both at 100, and starved agents
+                            # then held live leaders dead). Once a second with 6 misses keeps the 6 s detection.
+                            "wireguard_failover_interval": FAILOVER_INTERVAL_S,
+                            "wireguard_failover_misses": FAILOVER_MISSES,
                         },
                         "hosts": hosts,
                     },

@@ -37,7 +37,8 @@ def desired_state(config, public_key=None, preshared_keys=None):
 
     With a failover table (``config["failover"]``, see mesh/failover.py) the peers it names belong to the host's
     failover agent, which moves AllowedIPs between them when a leader or relay dies: among those peers only the
-    union of their AllowedIPs must match (``moving``), not who holds which range."""
+    union of their AllowedIPs must match (``moving``), not who holds which range; on a standby leader the union it
+    holds while it leads matches too (``moving_unions``), so a run never fights an agent that took the lead."""
     if not isinstance(config, dict):
         raise WireGuardError("config must be a dict with 'interface' and 'peers'")
     iface = config.get("interface") or {}
@@ -83,10 +84,35 @@ def desired_state(config, public_key=None, preshared_keys=None):
     routes = None
     if table in ("auto", "main"):
         routes = frozenset(n for p in peers.values() for n in p["allowed_ips"] if n.prefixlen != 0)
-    table_peers = ((config.get("failover") or {}).get("peers") or {}).values()
-    moving = frozenset(p.get("public_key") for p in table_peers if p.get("public_key") in peers)
+    table = config.get("failover") or {}
+    moving = frozenset(p.get("public_key") for p in (table.get("peers") or {}).values()
+                       if p.get("public_key") in peers)
+    try:
+        unions = _agent_unions(table) if moving else ()
+    except (TypeError, ValueError) as exc:
+        raise WireGuardError("invalid config: failover table: %s" % exc)
     return {"public_key": public_key, "listen_port": listen_port, "fwmark": fwmark, "mtu": mtu,
-            "addresses": addresses, "peers": peers, "routes": routes, "moving": moving}
+            "addresses": addresses, "peers": peers, "routes": routes, "moving": moving, "moving_unions": unions}
+
+
+def _nets(cidrs):
+    return frozenset(ipaddress.ip_network(n, strict=False) for n in cidrs or [])
+
+
+def _agent_unions(table):
+    """The unions of AllowedIPs the failover agent may give the table's peers, besides the plan's own: a standby
+    leader (self among its location's candidates) routes like a member while an earlier candidate lives (the
+    follow group's ranges) and like a leader otherwise (its static ranges and every lead group's). Moving ranges
+    between peers, or a dead host's own address to its own entry, keeps a union; taking the lead changes it."""
+    follow = table.get("follow") or {}
+    if table.get("self") not in (follow.get("candidates") or []):
+        return ()
+    lead = set()
+    for ranges in (table.get("static") or {}).values():
+        lead |= _nets(ranges)
+    for group in table.get("lead") or []:
+        lead |= _nets(group.get("ranges"))
+    return (_nets(follow.get("ranges")), frozenset(lead))
 
 
 def _held(peers, keys):
@@ -148,7 +174,8 @@ def _peer_changes(name, desired, live, names, resolver):
         return desired["peers"].get(pub, {}).get("name") or (names or {}).get(pub) or pub
 
     moving = desired.get("moving") or frozenset()
-    if moving and _held(desired["peers"], moving) != _held(live["peers"], moving):
+    held = _held(live["peers"], moving)
+    if moving and held != _held(desired["peers"], moving) and held not in desired.get("moving_unions", ()):
         want, have = _held(desired["peers"], moving), _held(live["peers"], moving)
         detail = ["%s %s" % (what, ", ".join(sorted(map(str, nets)))) for what, nets
                   in (("missing", want - have), ("extra", have - want)) if nets]

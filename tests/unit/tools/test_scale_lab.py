@@ -198,3 +198,18 @@ def test_popular_sizes():
     assert mesh_step.popular_sizes_for([10, 25], "all") == [10, 25]
     assert mesh_step.popular_sizes_for([10, 25], "none") == []
     assert mesh_step.popular_sizes_for([10, 25], "10") == [10]
+
+
+def test_a_changed_rerun_says_what_changed(tmp_path):
+    """The callback the timed rerun runs with writes each changed task's actions; unchanged tasks leave no line."""
+    book = tmp_path / "book.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                    "    - name: Changes\n      ansible.builtin.set_fact:\n        x: 1\n      changed_when: true\n"
+                    "    - name: Keeps\n      ansible.builtin.set_fact:\n        y: 1\n")
+    log = str(tmp_path / "changed.jsonl")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), **mesh_step.changed_env(log))
+    done = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", str(book)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert mesh_step.changed_actions(log) == ["localhost: Changes: (no actions listed)"]
+    assert mesh_step.changed_actions(str(tmp_path / "none.jsonl")) == []
