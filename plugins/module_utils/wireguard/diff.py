@@ -112,12 +112,20 @@ def _agent_unions(table):
         lead |= _nets(ranges)
     for group in table.get("lead") or []:
         lead |= _nets(group.get("ranges"))
-    return (_nets(follow.get("ranges")), frozenset(lead))
+    return (_coverage(_nets(follow.get("ranges"))), _coverage(lead))
+
+
+def _coverage(nets):
+    """The addresses ``nets`` cover, as the fewest networks (10.4.0.0/16 plus 10.4.0.9/32 is 10.4.0.0/16)."""
+    nets = list(nets)
+    return frozenset(n for version in (4, 6)
+                     for n in ipaddress.collapse_addresses(m for m in nets if m.version == version))
 
 
 def _held(peers, keys):
-    """The ranges the peers ``keys`` hold together."""
-    return frozenset(n for pub in keys if pub in peers for n in peers[pub]["allowed_ips"])
+    """The addresses the peers ``keys`` route together: an agent that gives a dead host's own address to its own
+    entry, under a range another peer holds, moves an address between them and routes nothing new."""
+    return _coverage(n for pub in keys if pub in peers for n in peers[pub]["allowed_ips"])
 
 
 def split_endpoint(endpoint):
