@@ -129,7 +129,7 @@ def main():
     retire(results, results_file.RESULTS, [OWNED[name] for name, _scenario in scenarios if name in OWNED])
     results_file.merge(results)
     print(json.dumps(results, indent=2, sort_keys=True))
-    return 1 if any(key.endswith("_error") for key in results) else 0
+    return 1 if any(key.endswith("_error") and value for key, value in results.items()) else 0
 
 
 if __name__ == "__main__":
