@@ -52,7 +52,7 @@ def desired_state(config, public_key=None, preshared_keys=None):
         if pub in peers:
             problems.append("peer %s: public key listed twice" % label)
         try:
-            allowed = frozenset(ipaddress.ip_network(n, strict=False) for n in peer.get("allowed_ips") or [])
+            allowed = _nets(peer.get("allowed_ips"))
         except ValueError as exc:
             problems.append("peer %s: allowed_ips: %s" % (label, exc))
             allowed = frozenset()
@@ -182,11 +182,10 @@ def _peer_changes(name, desired, live, names, resolver):
         return desired["peers"].get(pub, {}).get("name") or (names or {}).get(pub) or pub
 
     moving = desired.get("moving") or frozenset()
-    held = _held(live["peers"], moving)
-    if moving and held != _held(desired["peers"], moving) and held not in desired.get("moving_unions", ()):
-        want, have = _held(desired["peers"], moving), _held(live["peers"], moving)
+    planned, held = (_held(desired["peers"], moving), _held(live["peers"], moving)) if moving else (None, None)
+    if moving and held != planned and held not in desired.get("moving_unions", ()):
         detail = ["%s %s" % (what, ", ".join(sorted(map(str, nets)))) for what, nets
-                  in (("missing", want - have), ("extra", have - want)) if nets]
+                  in (("missing", planned - held), ("extra", held - planned)) if nets]
         holders = ", ".join(sorted(label(pub) for pub in moving))
         changes.append(Change(SYNC, "%s (%s: %s)" % (FAILOVER_UNION, holders, "; ".join(detail)), None))
     for pub, want in sorted(desired["peers"].items(), key=lambda kv: (kv[1]["name"] or "", kv[0])):

@@ -1,20 +1,12 @@
 """The planner benchmark times the product's path and the popular role's template honestly (checked on small
 meshes, never as timed assertions), and the README's planner table comes from the results file only."""
 
-import importlib.util
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from scripts import ROOT, load
+
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-
-
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 planner = load("planner", "bench/planner.py")
 popular = load("popular", "bench/popular.py")

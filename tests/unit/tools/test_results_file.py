@@ -1,18 +1,9 @@
 """Every benchmark run writes a file of its own (bench/runs/<date>-<kind>-<commit>.json, its figures only) and
 merges the same figures into the latest-figures file; the README tables name the run file they come from."""
 
-import importlib.util
 import json
-import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import load
 
 
 results_file = load("results_file", "bench/results_file.py")

@@ -2,7 +2,6 @@
 
 import collections
 import glob
-import importlib.util
 import ipaddress
 import json
 import os
@@ -14,20 +13,13 @@ import pytest
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from scripts import ROOT, load
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-scale_lab = _load("scale_lab", "tools/scale_lab.py")
+scale_lab = load("scale_lab", "tools/scale_lab.py")
 sys.path.insert(0, os.path.join(ROOT, "roles", "lab", "files"))
-lab_spec = _load("wiremesh_lab_spec", "roles/lab/files/wiremesh_lab_spec.py")
-mesh_step = _load("mesh_step_bench", "bench/mesh_step.py")
+lab_spec = load("wiremesh_lab_spec", "roles/lab/files/wiremesh_lab_spec.py")
+mesh_step = load("mesh_step_bench", "bench/mesh_step.py")
 
 SIZES = (2, 5, 10, 25, 50, 100, 1000)
 
