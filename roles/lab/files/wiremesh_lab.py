@@ -38,8 +38,8 @@ import sys
 import time
 
 from wiremesh_lab_boot import boot
-from wiremesh_lab_spec import (NFT_TABLE, LabError, is_within, load_spec, mountpoints, nft_rules,
-                               overlaps, plan)
+from wiremesh_lab_spec import (NFT_TABLE, LabError, is_within, load_spec, mountpoints, neighbour_room,
+                               nft_rules, overlaps, plan)
 from wiremesh_lab_sys import (ENV, alive, check_tools, host_exec, kill_all, links, netns_list, ns_ident, sh,
                               tagged_pids, write_if_changed)
 
@@ -97,6 +97,21 @@ class Lab:
             for key in ("all", "default"):
                 sh(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
         self.did(f"namespace {ns} created")
+
+    def ensure_neighbour_room(self):
+        """Raise this machine's ARP-table limits (one table for every namespace) to what the lab needs; never
+        lowers them, and `down` leaves them (another lab may need them)."""
+        for family in ("ipv4", "ipv6"):
+            base = f"/proc/sys/net/{family}/neigh/default"
+            current = {}
+            for key in ("gc_thresh2", "gc_thresh3"):
+                with open(f"{base}/{key}", encoding="ascii") as handle:
+                    current[key] = int(handle.read())
+            for key, value in neighbour_room(self.p["nodes"], current).items():
+                if value != current[key]:
+                    with open(f"{base}/{key}", "w", encoding="ascii") as handle:
+                        handle.write(f"{value}\n")
+                    self.did(f"net.{family}.neigh.default.{key} {current[key]} -> {value}")
 
     def ensure_switch(self):
         sw, have = self.p["switch"], links(self.p["switch"])
@@ -255,6 +270,7 @@ class Lab:
             sh(["ip", "netns", "delete", ns])
             self.did(f"stale namespace {ns} deleted")
         self.ensure_switch()
+        self.ensure_neighbour_room()
         for node in self.p["nodes"]:
             self.ensure_node(node)
         stale = [h for h in self.p["hosts"] if rekeyed or not self.running(h)]

@@ -172,6 +172,21 @@ def load_spec(path):
         raise LabError(f"cannot read SPEC {path}: {exc}")
 
 
+def neighbour_room(nodes, current):
+    """The kernel's ARP-table limits a lab of these nodes needs: {"gc_thresh2": n, "gc_thresh3": n}, never below
+    ``current``. The table and its limits are one for all network namespaces (kernel default: soft 512, hard
+    1,024 entries); each node may hold an entry for every other node on its network, so 100 hosts on one network
+    need 9,900. Past the hard limit sends fail with ENOBUFS ("neighbor table overflow!") and WireGuard
+    handshakes are lost at random."""
+    members = {}
+    for node in nodes:
+        for i in node["interfaces"]:
+            members[i["network"]] = members.get(i["network"], 0) + 1
+    pairs = sum(n * (n - 1) for n in members.values())
+    return {"gc_thresh2": max(current.get("gc_thresh2", 0), 512 + pairs),
+            "gc_thresh3": max(current.get("gc_thresh3", 0), 1024 + pairs)}
+
+
 def overlaps(nodes, networks):
     """Lab interface addresses that fall into one of the given (root namespace) networks."""
     return [f"{n['name']} {i['ifname']} {i['address']} overlaps {net}" for n in nodes for i in n["interfaces"]

@@ -133,6 +133,18 @@ def test_overlaps_with_the_machines_networks(builder):
     assert len(clash) == 2 and all("192.168.50" in c for c in clash)
 
 
+def test_neighbour_room_fits_every_pair_on_a_network_and_never_lowers(builder):
+    p = builder.plan(spec())   # cloud: internet + a; isp: internet + nat; lan: nat + b -> 2 pairs each
+    assert builder.neighbour_room(p["nodes"], {"gc_thresh2": 512, "gc_thresh3": 1024}) == \
+        {"gc_thresh2": 518, "gc_thresh3": 1030}
+    assert builder.neighbour_room(p["nodes"], {"gc_thresh2": 9000, "gc_thresh3": 1}) == \
+        {"gc_thresh2": 9000, "gc_thresh3": 1030}
+    many = [{"name": f"h{i}", "interfaces": [{"network": "cloud", "address": f"203.0.113.{i + 10}/24"}]}
+            for i in range(100)]
+    p = builder.plan(spec(hosts=many, routers={}))
+    assert builder.neighbour_room(p["nodes"], {})["gc_thresh3"] == 1024 + 100 * 99
+
+
 def test_is_within(builder):
     assert builder.is_within("/var/lib/x", "/var/lib") and builder.is_within("/var/lib", "/var/lib")
     assert not builder.is_within("/var/library", "/var/lib")
