@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 
-import jinja2
 import pytest
 
 from .labtools import ROOT, lab_namespaces, needs_lab, playbook, recap as labkit_recap
@@ -30,7 +29,7 @@ from wiremesh_lab_sys import alive, tagged_pids  # noqa: E402  pylint: disable=w
 
 INVENTORY = os.path.join("tests", "integration", "chaos", "inventory")
 STATE_DIR = os.path.join(ROOT, INVENTORY, ".wiremesh")
-TEMPLATES = os.path.join(ROOT, "roles", "wireguard", "templates")
+ROLE_FILES = os.path.join(ROOT, "roles", "wireguard", "files")
 BOUND_S = 30.0
 SHORT = {"lead_s": 1.0, "stable_s": 0.5}
 
@@ -288,16 +287,15 @@ def test_victims_come_from_the_plan_and_a_lab_without_one_says_why():
 
 
 def rendered_units(tmp_path, iface="wg0"):
-    """The systemd units of tasks/service_systemd.yml, rendered for iface into tmp_path as a unit directory."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    """The role's systemd units for iface, copied into tmp_path as a unit directory."""
     targets = {"service": "wiremesh-wg-watchdog@%s.service" % iface, "timer": "wiremesh-wg-watchdog@%s.timer" % iface,
                "dropin": "wg-quick@%s.service.d/wiremesh-endpoints.conf" % iface}
     sources = {"service": "wiremesh-wg-watchdog@.service", "timer": "wiremesh-wg-watchdog@.timer",
                "dropin": "wiremesh-endpoints.conf"}
     paths = {}
     for kind, target in targets.items():
-        with open(os.path.join(TEMPLATES, sources[kind] + ".j2"), encoding="utf-8") as handle:
-            text = env.from_string(handle.read()).render(_wireguard_watchdog_interval=5)
+        with open(os.path.join(ROLE_FILES, sources[kind]), encoding="utf-8") as handle:
+            text = handle.read()
         paths[kind] = tmp_path / target
         paths[kind].parent.mkdir(exist_ok=True)
         paths[kind].write_text(text)
@@ -323,8 +321,8 @@ def test_watchdog_units_verify(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
 def test_failover_agent_unit_verifies(tmp_path):
-    with open(os.path.join(TEMPLATES, "wiremesh-failover@.service.j2"), encoding="utf-8") as handle:
-        text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(handle.read()).render()
+    with open(os.path.join(ROLE_FILES, "wiremesh-failover@.service"), encoding="utf-8") as handle:
+        text = handle.read()
     (tmp_path / "wiremesh-failover@wg0.service").write_text(text)
     (tmp_path / "wg-quick@.service").write_text("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
     res = subprocess.run(["systemd-analyze", "verify", "--man=no", "wiremesh-failover@wg0.service"],
@@ -382,9 +380,8 @@ esac
 def test_endpoints_are_remembered_and_given_back_to_peers_without_one(tmp_path):
     """wiremesh-wg-endpoints: `save` is the supervisors' check (exit 1 only when the interface is gone) and
     remembers learned endpoints; `restore` gives them back to the peers that have none after a restart."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    with open(os.path.join(TEMPLATES, "wiremesh-wg-endpoints.j2"), encoding="utf-8") as handle:
-        script = env.from_string(handle.read()).render(_wireguard_endpoints_dir=str(tmp_path / "state"))
+    with open(os.path.join(ROLE_FILES, "wiremesh-wg-endpoints"), encoding="utf-8") as handle:
+        script = handle.read()
     (tmp_path / "bin").mkdir()
     for name, text in (("wiremesh-wg-endpoints", script), ("wg", FAKE_WG)):
         (tmp_path / "bin" / name).write_text(text)
@@ -395,7 +392,8 @@ def test_endpoints_are_remembered_and_given_back_to_peers_without_one(tmp_path):
         calls.write_text("")
         return subprocess.run(["wiremesh-wg-endpoints", action, "wg0"], capture_output=True, text=True, timeout=30,
                               check=False, env={"PATH": "%s:/usr/bin:/bin" % (tmp_path / "bin"), "CALLS": str(calls),
-                                                "NAT": nat, "GONE": gone})
+                                                "NAT": nat, "GONE": gone,
+                                                "WIREMESH_ENDPOINTS_DIR": str(tmp_path / "state")})
 
     assert run("restore").returncode == 0 and "set" not in calls.read_text()   # nothing remembered yet
     assert run("save").returncode == 0

@@ -223,9 +223,15 @@ class Decider:
         return grew is not None and now - grew <= self.table.probe.standby_fresh_s + EPS
 
     def targets(self):
-        """{name: mesh_ip} to probe this tick: multi-candidate groups' active candidates and the dead."""
+        """{name: mesh_ip} to probe this tick: multi-candidate groups' active candidates and the dead. A host that
+        follows a leader (a member, or a standby while its leader lives) routes everything through that leader,
+        so it probes only its own location's group; a standby learns the other groups when it starts leading."""
+        groups = list(zip(self.groups, self.active))
         names = set(self.dead)
-        names.update(a for g, a in zip(self.groups, self.active) if len(g.candidates) > 1)
+        if self.mode == "member":
+            groups = groups[:1]
+            names &= set(groups[0][0].candidates)
+        names.update(a for g, a in groups if len(g.candidates) > 1)
         names.discard(self.table.self_name)
         peers = self.table.peers
         return {n: peers[n].mesh_ip for n in sorted(names) if n in peers and peers[n].mesh_ip is not None}

@@ -247,8 +247,10 @@ def test_relay_group_of_three():
 def test_standby_leader_takes_over_and_gives_back():
     table = doc("do2", follow=FOLLOW_DO, lead=[LEAD_AWS], static={"do1": ["10.4.0.1/32"]})
     sim = Sim(table, up={"aws1", "aws2"})
+    assert sim.decider.targets() == {"do1": IP["do1"]}  # while it follows, only its own leader is probed
     sim.until(lambda: sim.switches)
     assert sim.active() == "do2" and sim.decider.mode == "lead"
+    assert "aws1" in sim.decider.targets()  # leading, it probes the other locations' leaders too
     allowed = by_name(sim.decider.desired())
     assert allowed["do1"] == ["10.4.0.1/32"] and allowed["aws1"] == ["10.4.0.3/32", "10.4.0.9/32"]
     assert "do2" not in sim.decider.targets()
