@@ -23,6 +23,9 @@ Figures (N = the lab's size):
 - scale_lab_idle_cpu_pct_N: CPU the meshed lab's hosts burn on their own (failover agents, wireguard-go), in % of
   one CPU over 10 s after the rerun: all N hosts share this machine's CPUs, unlike real hosts;
 - mesh_step_load_1m_N: the machine's load average when the size started (other labs share the CPUs);
+- mesh_step_floor_s_N, mesh_step_floor_cpu_s_N: one no-op module (ansible.builtin.ping) on every host, same
+  forks and connection, after the rerun; mesh_step_rerun_vs_floor_N: the rerun over that floor (the mesh step
+  reaches every host twice: read it, then converge it);
 - mesh_step_ping_N: pings received of 3, the worst of NAT'd host -> first host and back, over the mesh;
 - popular_role_first_s_N, popular_role_rerun_s_N, popular_role_rerun_changed_N, popular_role_tasks_per_host_N,
   popular_role_*_cpu_s_N and mesh_step_vs_popular_rerun_N (our rerun / the popular role's rerun; the goal is
@@ -73,11 +76,11 @@ def changed_env(log_path):
             "WIREMESH_CHANGED_LOG": log_path}
 
 
-def timed_playbook(inventory, *args, timeout=900, extra_env=None):
-    """(result, wall seconds, controller CPU seconds) of one ansible-playbook run."""
+def timed_playbook(inventory, *args, timeout=900, extra_env=None, command="ansible-playbook"):
+    """(result, wall seconds, controller CPU seconds) of one ansible-playbook (or ``command``) run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    result = labkit.playbook(*args, inventory=inventory, timeout=timeout, extra_env=extra_env)
+    result = labkit.playbook(*args, inventory=inventory, timeout=timeout, extra_env=extra_env, command=command)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -175,6 +178,18 @@ def _two_runs(figures, prefix, count, inventory, playbook, hosts):
             figures["%s_tasks_executed_per_host_%d" % (prefix, count)] = executed
 
 
+def floor(figures, count, inventory):
+    """mesh_step_floor_s_N / _cpu_s_N: one no-op module (ansible.builtin.ping) on every mesh host, same inventory,
+    forks and connection: the least any run costs here that reaches every host once; the mesh step reaches each
+    twice (read, then converge), and mesh_step_rerun_vs_floor_N says how close the rerun comes to that."""
+    result, wall, cpu = timed_playbook(inventory, "mesh", "-m", "ansible.builtin.ping", command="ansible",
+                                       timeout=_timeout(count))
+    if result.returncode != 0:
+        raise _failure("ansible mesh -m ping", result)
+    figures["mesh_step_floor_s_%d" % count], figures["mesh_step_floor_cpu_s_%d" % count] = wall, cpu
+    figures["mesh_step_rerun_vs_floor_%d" % count] = round(figures["mesh_step_rerun_s_%d" % count] / wall, 2)
+
+
 def destroy(inventory):
     result = labkit.playbook("playbooks/lab_destroy.yml", inventory=inventory, timeout=900)
     if result.returncode != 0:
@@ -208,6 +223,7 @@ def one_size(count, popular=False, keep=False, out_dir=None):
                 (available - scale_lab.mem_available_mib()) / count, 1)
             figures["mesh_step_ping_%d" % count] = min(scale_lab.ping(out_dir).values())
             figures["scale_lab_idle_cpu_pct_%d" % count] = scale_lab.idle_cpu(out_dir)["total_pct"]
+            floor(figures, count, inventory)
         except Exception as exc:  # pylint: disable=broad-except
             mesh_failed = exc       # the popular role still runs on the same hosts: its figures stand alone
         if popular:

@@ -230,6 +230,9 @@ def _step(count):
                 _sig(r.get("mesh_step_tasks_executed_per_host_%d" % count)),
                 _sig(r.get("mesh_step_first_cpu_s_%d" % count)), _sig(r.get("mesh_step_rerun_cpu_s_%d" % count)),
                 _num(r.get("mesh_step_load_1m_%d" % count), 1))
+        if r.get("mesh_step_floor_s_%d" % count) is not None:
+            text += "; floor (one no-op module per host) %s s: rerun = %s× the floor" % (
+                _sig(r["mesh_step_floor_s_%d" % count]), _sig(r.get("mesh_step_rerun_vs_floor_%d" % count)))
         if r.get("mesh_step_ping_%d" % count) is not None:
             text += "; NAT'd host ↔ first host after the rerun: %s of 3 pings answered (the worse way)" % r["mesh_step_ping_%d" % count]
         if r.get("mesh_step_%d_error" % count):
