@@ -31,9 +31,18 @@ def find_collections(environ=None, here=None):
                       % ", ".join(dict.fromkeys(candidates)))
 
 
-def mesh(module):
-    """Import ``ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.<module>``."""
+def _import(name):
     path = find_collections()
     if path not in sys.path:
         sys.path.insert(0, path)
-    return importlib.import_module("ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh." + module)
+    return importlib.import_module("ansible_collections.wiremesh.multicloud.plugins." + name)
+
+
+def mesh(module):
+    """Import ``ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.<module>``."""
+    return _import("module_utils.mesh." + module)
+
+
+def plugin_utils(module):
+    """Import ``ansible_collections.wiremesh.multicloud.plugins.plugin_utils.<module>`` (the state stores)."""
+    return _import("plugin_utils." + module)

@@ -13,7 +13,7 @@ import sys
 import time
 
 from . import __version__
-from .collection import mesh
+from .collection import mesh, plugin_utils
 from . import status as status_mod
 
 
@@ -34,11 +34,33 @@ def state_path(args):
     return os.path.join(args.inventory, ".wiremesh", "%s.state.json" % args.group)
 
 
+def state_bytes(path):
+    """The stored bytes of a state file, or of the S3 state object ``s3://BUCKET/KEY`` (credentials, region and
+    endpoint from the AWS SDK's environment: AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
+    if not path.startswith("s3://"):
+        with open(path, "rb") as handle:
+            return handle.read()
+    bucket, _slash, key = path[len("s3://"):].partition("/")
+    if not bucket or not key:
+        raise CliError("--state %s: an S3 state is s3://BUCKET/KEY" % path)
+    stores = plugin_utils("state_store")
+    try:
+        data = stores.open_store(s3={"bucket": bucket, "key": key}).raw()
+    except stores.StateError as exc:
+        raise CliError(str(exc))
+    if data is None:
+        raise FileNotFoundError(path)
+    return data
+
+
+def exists(path):
+    return path.startswith("s3://") or os.path.exists(path)
+
+
 def read_state(path, password_file=None):
-    """The state file's text; a vault-encrypted one is decrypted with the password in ``password_file`` (or
+    """The state's text; a vault-encrypted one is decrypted with the password in ``password_file`` (or
     $ANSIBLE_VAULT_PASSWORD_FILE), like ``ansible-vault view``."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = state_bytes(path)
     if not data.startswith(b"$ANSIBLE_VAULT;"):
         return data.decode("utf-8")
     password_file = password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
@@ -130,7 +152,7 @@ def cmd_status(args):
         try:
             with open(args.report, encoding="utf-8") as handle:
                 report = json.load(handle)
-            plan = load_plan(path, args.vault_password_file) if os.path.exists(path) else {}
+            plan = load_plan(path, args.vault_password_file) if exists(path) else {}
             text, failures = status_mod.render_report(report, now, plan)
         except (OSError, ValueError, KeyError) as exc:
             raise CliError("cannot read the report %s: %s" % (args.report, exc))
@@ -150,7 +172,8 @@ def parser():
     common.add_argument("--inventory", "-i", default=_default_inventory(),
                         help="inventory directory (default: $WIREMESH_INVENTORY, else inventories/lab)")
     common.add_argument("--group", default="mesh", help="the mesh's inventory group (default: mesh)")
-    common.add_argument("--state", help="state file (default: INVENTORY/.wiremesh/GROUP.state.json)")
+    common.add_argument("--state", help="state file, or s3://BUCKET/KEY for the S3 backend (AWS credentials, region and "
+                                        "endpoint from the environment); default INVENTORY/.wiremesh/GROUP.state.json")
     common.add_argument("--vault-password-file", metavar="FILE",
                         help="password of a vault-encrypted state file (default: $ANSIBLE_VAULT_PASSWORD_FILE)")
     common.add_argument("--interface", default="wg0", help="WireGuard interface name (default: wg0)")

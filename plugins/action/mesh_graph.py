@@ -13,10 +13,11 @@ import subprocess
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import graph
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC, SOURCES
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.common import WireGuardError
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.wireguard.files import atomic_write, ensure_dir
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault, load
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_store import open_store
 
 
 def _read(path):
@@ -34,20 +35,20 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _validation, params = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("state_path", "plan")],
-            required_one_of=[("state_path", "plan")])
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[SOURCES], required_one_of=[SOURCES])
         plan = params["plan"]
         if plan is None:
-            if not os.path.exists(params["state_path"]):
-                result.update(failed=True, msg="no state file %s: plan the mesh first" % params["state_path"])
-                return result
             try:
-                plan = load(params["state_path"], Vault.of(self._loader)).get("plan")
+                store = open_store(params["state_path"], params["state_s3"], Vault.of(self._loader))
+                if not store.exists():
+                    result.update(failed=True, msg="no %s: plan the mesh first" % store.what)
+                    return result
+                plan = store.load().get("plan")
             except StateError as exc:
                 result.update(failed=True, msg=str(exc))
                 return result
             if not plan:
-                result.update(failed=True, msg="the state file %s holds no plan yet" % params["state_path"])
+                result.update(failed=True, msg="the %s holds no plan yet" % store.what)
                 return result
         try:
             dot_text = graph.to_dot(plan, name=params["name"])

@@ -11,12 +11,13 @@ import base64
 import os
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_plan_args import (
     ARGUMENT_SPEC, NODE_VARS, run)
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import (
-    NO_SECRET, StateError, Vault, is_vaulted, load, locked, save)
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import NO_SECRET, StateError, Vault
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_store import open_store
 
 _MISSING = object()
 
@@ -32,40 +33,51 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
+        # state_path and state_s3 exclude each other (open_store says so); a role passes the unused one as null
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        path = params["state_path"]
         self._vault = Vault.of(self._loader)
-        if params["state_vault"] and path and not self._vault.secrets:
-            # before anything is planned or any host is touched (the role's pre-flight check runs this too)
-            result.update(failed=True, msg="state_vault: the state file %s is to be vault-encrypted, but the run has "
-                                           "no vault secret: %s" % (path, NO_SECRET))
-            return result
         try:
-            if path is None:
-                return self._plan(result, params, task_vars, mesh_state.empty(), None)
-            if not params["require_keys"]:
-                # the pre-flight check never writes: no lock either, so a run it stops leaves no file behind
-                return self._plan(result, params, task_vars, load(path, self._vault), path)
-            with locked(path):
-                return self._plan(result, params, task_vars, load(path, self._vault), path)
+            store = open_store(params["state_path"], params["state_s3"], self._vault, Display().display)
         except StateError as exc:
             result.update(failed=True, msg=str(exc))
             return result
+        if params["state_vault"] and store and not self._vault.secrets:
+            # before anything is planned or any host is touched (the role's pre-flight check runs this too)
+            result.update(failed=True, msg="state_vault: the %s is to be vault-encrypted, but the run has no vault "
+                                           "secret: %s" % (store.what, NO_SECRET))
+            return result
+        try:
+            if store is None:
+                return self._plan(result, params, task_vars, mesh_state.empty(), None)
+            if not params["require_keys"] and params["state_path"]:
+                # the pre-flight check never writes: no lock either, so a run it stops leaves no file behind
+                return self._plan(result, params, task_vars, store.load(), store)
+            # a shared backend's pre-flight check takes and gives back the lock: wrong credentials, a missing
+            # bucket or a read-only policy stop the run before any host is touched
+            with store.lock():
+                return self._plan(result, params, task_vars, store.load(), store)
+        except StateError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+        finally:
+            if store is not None and store.waited >= 0.5:
+                result["state_lock_waited"] = round(store.waited, 1)
 
-    def _plan(self, result, params, task_vars, state, path):
+    def _plan(self, result, params, task_vars, state, store):
         forget = params["forget"]
         unknown = mesh_state.unknown_names(state, forget)
         if unknown:
-            result.update(failed=True, msg="forget: %s not in the state file %s" % (", ".join(unknown), path))
+            result.update(failed=True, msg="forget: %s not in the %s" % (", ".join(unknown), store.what if store else
+                                                                         "mesh state (no state_path or state_s3)"))
             return result
         rotated = state
-        if path is not None:
+        if store is not None:
             try:
                 rotated = mesh_state.rotate(state, params["rotate"])
             except ValueError as exc:
-                result.update(failed=True, msg="%s (%s)" % (exc, path))
+                result.update(failed=True, msg="%s (%s)" % (exc, store.name))
                 return result
-        remembered = set()     # hosts whose public key comes from the state file (messages say so)
+        remembered = set()     # hosts whose public key comes from the state (messages say so)
         if not params["nodes"]:
             hosts = params["hosts"] or task_vars.get("ansible_play_hosts_all") or []
             keys = mesh_state.known_keys(state)
@@ -80,6 +92,13 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="forget: %s still in the mesh: only a host that left the inventory can "
                                            "be forgotten (forgetting a member would renumber it)" % ", ".join(present))
             return result
+        if params["partial_inventory"]:
+            # a sliced job (AWX) sees part of the mesh: the rest stays in it as the state remembers it
+            kept = mesh_state.absent_members(state, {n.get("name") for n in params["nodes"] if isinstance(n, dict)},
+                                             forget)
+            params["nodes"] = list(params["nodes"]) + kept
+            remembered.update(node["name"] for node in kept)
+            result["kept_from_state"] = [node["name"] for node in kept]
         plan, planned, error = run(params, field_prefix=params["var_prefix"],
                                    assigned=mesh_state.assigned(state, forget), remembered=remembered)
         if error:
@@ -88,14 +107,15 @@ class ActionModule(ActionBase):
         result.update(planned)
         if planned["notes"]:
             result["warnings"] = result.get("warnings", []) + planned["notes"]
-        if path is not None and params["require_keys"]:
+        if store is not None and params["require_keys"]:
+            inputs = dict((node["name"], node) for node in params["nodes"] if isinstance(node, dict))
             updated = mesh_state.update(rotated, plan, forget, new_psk if params["preshared_keys"] else None,
-                                        plan_data=planned["plan"])
-            # a clear state file that is to be encrypted changes even when its content does not
-            changed = updated != state or (params["state_vault"] and not is_vaulted(path))
+                                        plan_data=planned["plan"], inputs=inputs)
+            # a clear state that is to be encrypted changes even when its content does not
+            changed = updated != state or (params["state_vault"] and not store.is_vaulted())
             if changed and not self._task.check_mode:
-                save(path, updated, self._vault, encrypt=params["state_vault"])
-            result.update(changed=changed, state_path=path)
+                store.save(updated, encrypt=params["state_vault"])
+            result.update(changed=changed, state_path=store.name)
         return result
 
     @staticmethod

@@ -22,9 +22,12 @@ options:
     type: list
     elements: str
   state_path:
-    description: Path of the mesh state file on the controller.
+    description:
+      - Path of the mesh state file on the controller.
+      - Exactly one of O(state_path) and O(state_s3) is required.
     type: path
-    required: true
+extends_documentation_fragment:
+  - wiremesh.multicloud.state_s3
 notes:
   - A node absent from the state file gets an empty mapping.
 seealso:
@@ -51,15 +54,19 @@ from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import state as mesh_state
-from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault, load
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault
+from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_store import open_store
 
 
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
+        path, s3 = self.get_option("state_path"), self.get_option("state_s3")
+        if not path and not s3:
+            raise AnsibleError("mesh_psk: give state_path or state_s3 (where the mesh state is)")
         try:
-            state = load(self.get_option("state_path"), Vault.of(self._loader))
+            state = open_store(path, s3, Vault.of(self._loader)).load()
         except StateError as exc:
             raise AnsibleError(str(exc))
         return [mesh_state.psks_for(state, str(term)) for term in terms]

@@ -5,10 +5,15 @@
 
 from __future__ import annotations
 
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_state_args import S3_SPEC
+
 ARGUMENT_SPEC = dict(
     state_path=dict(type="path"),
+    state_s3=dict(type="dict", options=S3_SPEC),
     plan=dict(type="dict"),
     dest=dict(type="path", required=True),
     svg=dict(type="str", default="auto", choices=["auto", "always", "never"]),
     name=dict(type="str", default="wiremesh"),
 )
+
+SOURCES = ("state_path", "state_s3", "plan")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError, Problem, render_problems
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_state_args import S3_SPEC
 
 # inventory variable (without prefix) -> planner node field
 NODE_VARS = ("location", "endpoint", "private_ips", "extra_cidrs", "public_key", "keepalive", "leader",
@@ -23,7 +24,9 @@ ARGUMENT_SPEC = dict(
     port=dict(type="int", default=51820),
     require_keys=dict(type="bool", default=True),
     state_path=dict(type="path"),
+    state_s3=dict(type="dict", options=S3_SPEC),
     state_vault=dict(type="bool", default=False),
+    partial_inventory=dict(type="bool", default=False),
     forget=dict(type="list", elements="str", default=[]),
     rotate=dict(type="list", elements="str", default=[]),
     preshared_keys=dict(type="bool", default=True),

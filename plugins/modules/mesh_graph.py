@@ -26,7 +26,7 @@ options:
     description:
       - The state file of M(wiremesh.multicloud.mesh_plan) (its O(wiremesh.multicloud.mesh_plan#module:state_path))
         whose last plan is drawn.
-      - Exactly one of O(state_path) and O(plan) is required.
+      - Exactly one of O(state_path), O(state_s3) and O(plan) is required.
     type: path
   plan:
     description:
@@ -49,6 +49,7 @@ options:
     default: wiremesh
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - wiremesh.multicloud.state_s3
 attributes:
   check_mode:
     support: full
@@ -92,13 +93,13 @@ svg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_graph_args import ARGUMENT_SPEC, SOURCES
 
 
 def main():
     # Reached only when the task is sent to a host without the action plugin: the graph is a controller matter.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("state_path", "plan")],
-                           required_one_of=[("state_path", "plan")], supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[SOURCES], required_one_of=[SOURCES],
+                           supports_check_mode=True)
     module.fail_json(msg="mesh_graph runs on the controller (its action plugin); it cannot run on a managed host")
 
 

@@ -86,12 +86,22 @@ options:
     description:
       - Controller-side state file (JSON, mode 0600, its previous version kept as C(<path>.bak)) that makes mesh
         IPs sticky across runs, remembers the public keys of hosts left out of a run (C(--limit)), and holds the
-        preshared key of every directly peered pair of nodes.
+        preshared key of every directly peered pair of nodes. Mutually exclusive with O(state_s3).
       - A node that leaves the inventory keeps its address until it is listed in O(forget).
       - A damaged state file is refused with the path of the last good copy, never regenerated.
       - Without it, addresses follow name order and every host must take part in the run.
       - A vault-encrypted state file is read with the run's vault secrets and stays encrypted (see O(state_vault)).
     type: path
+  partial_inventory:
+    description:
+      - The run sees only part of the mesh (an AWX / Automation Platform sliced job, whose inventory holds one slice
+        of the hosts). Every member the state remembers that this run's hosts lack stays in the mesh with the
+        location, endpoint, key and address the state has for it, so that no host loses a peer.
+      - Without it, a host missing from the inventory leaves the mesh (its address stays reserved). With it, a host
+        leaves only through O(forget) or a run without O(partial_inventory).
+      - Needs O(state_path) or O(state_s3); every member must have been planned once with this version.
+    type: bool
+    default: false
   state_vault:
     description:
       - Write the state file encrypted with Ansible Vault (the run's first vault secret, or the one the
@@ -143,6 +153,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - wiremesh.multicloud.state_s3
 attributes:
   check_mode:
     support: full
@@ -195,8 +206,8 @@ plan:
   returned: success
   type: dict
 state_path:
-  description: The state file used, when O(state_path) is set.
-  returned: when O(state_path) is set and keys are required
+  description: The state file used, or the C(s3://bucket/key) of the state object (O(state_s3)).
+  returned: when O(state_path) or O(state_s3) is set and keys are required
   type: str
 notes:
   description:
@@ -206,6 +217,15 @@ notes:
   type: list
   elements: str
   sample: ["a: wiremesh_endpoint: 10.0.0.5:51820 is a private address (RFC 1918) and a leads location l1, ..."]
+kept_from_state:
+  description: With O(partial_inventory), the members planned as the state remembers them (not in this run).
+  returned: when O(partial_inventory=true)
+  type: list
+  elements: str
+state_lock_waited:
+  description: Seconds this run waited for another run's lock (O(state_s3)), when it waited at least half a second.
+  returned: when it waited
+  type: float
 mesh_ips:
   description: Mesh IP of every node.
   returned: success
@@ -223,8 +243,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=[("nodes", "hosts")], supports_check_mode=True)
     if not module.params["nodes"]:
         module.fail_json(msg="nodes is required when the mesh is not planned on the controller")
-    if module.params["state_path"]:
-        module.fail_json(msg="state_path works only when the mesh is planned on the controller")
+    if module.params["state_path"] or module.params["state_s3"]:
+        module.fail_json(msg="state_path and state_s3 work only when the mesh is planned on the controller")
     dummy, result, error = run(module.params)
     if error:
         module.fail_json(msg=error)

@@ -68,28 +68,52 @@ class Vault:
     def secrets(self):
         return list(getattr(self.lib, "secrets", None) or [])
 
-    def decrypt(self, path, data):
+    def decrypt(self, what, data):
+        """``what``: "state file PATH", "state object s3://..." (messages name it)."""
         from ansible.errors import AnsibleError   # pylint: disable=import-outside-toplevel
         if not self.secrets:
-            raise StateError("the state file %s is vault-encrypted: %s" % (path, NO_SECRET))
+            raise StateError("the %s is vault-encrypted: %s" % (what, NO_SECRET))
         try:
             return self.lib.decrypt(data).decode("utf-8")
         except (AnsibleError, UnicodeDecodeError) as exc:
-            raise StateError("cannot decrypt the state file %s (wrong vault password?): %s" % (path, exc))
+            raise StateError("cannot decrypt the %s (wrong vault password?): %s" % (what, exc))
 
-    def encrypt(self, path, text):
+    def encrypt(self, what, text):
         from ansible import constants as C   # pylint: disable=import-outside-toplevel
         from ansible.errors import AnsibleError   # pylint: disable=import-outside-toplevel
         from ansible.parsing.vault import match_encrypt_secret   # pylint: disable=import-outside-toplevel
         try:
             found = match_encrypt_secret(self.secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY) if self.secrets else None
         except AnsibleError as exc:     # vault_encrypt_identity names a vault id the run was not given
-            raise StateError("cannot encrypt the state file %s: %s" % (path, exc))
+            raise StateError("cannot encrypt the %s: %s" % (what, exc))
         if not found:
-            raise StateError("the state file %s is to be vault-encrypted, but the run has no vault secret: %s"
-                             % (path, NO_SECRET))
+            raise StateError("the %s is to be vault-encrypted, but the run has no vault secret: %s" % (what, NO_SECRET))
         vault_id, secret = found[0], found[1]   # (vault id, VaultSecret)
         return self.lib.encrypt(text, secret=secret, vault_id=vault_id).decode("ascii")
+
+
+def decode(what, data, vault):
+    """(text, encrypted) of a state document's bytes."""
+    if is_encrypted(data):
+        return (vault or Vault()).decrypt(what, data), True
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError as exc:
+        raise StateError("cannot read the %s: %s" % (what, exc))
+
+
+def parse(what, text, hint):
+    """The checked state in ``text`` (an empty state for None); damaged state is refused with ``hint``."""
+    if text is None:
+        return mesh_state.empty()
+    try:
+        return mesh_state.check(json.loads(text))
+    except ValueError as exc:
+        raise StateError("the %s is damaged (%s); %s" % (what, exc, hint))
+
+
+def dumps(data):
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def _read(path, vault):
@@ -99,12 +123,7 @@ def _read(path, vault):
             data = handle.read()
     except OSError as exc:
         raise StateError("cannot read the state file %s: %s" % (path, exc))
-    if is_encrypted(data):
-        return (vault or Vault()).decrypt(path, data), True
-    try:
-        return data.decode("utf-8"), False
-    except UnicodeDecodeError as exc:
-        raise StateError("cannot read the state file %s: %s" % (path, exc))
+    return decode("state file %s" % path, data, vault)
 
 
 def is_vaulted(path):
@@ -124,16 +143,14 @@ def load(path, vault=None):
     hint = ("the previous good copy is %s: restore it, or move %s away to start over (that renumbers the mesh)"
             % (backup, path)) if os.path.exists(backup) else "move it away to start over (that renumbers the mesh)"
     text, _encrypted = _read(path, vault)
-    try:
-        return mesh_state.check(json.loads(text))
-    except ValueError as exc:
-        raise StateError("the state file %s is damaged (%s); %s" % (path, exc, hint))
+    return parse("state file %s" % path, text, hint)
 
 
 def save(path, data, vault=None, encrypt=False):
     """Write ``data`` if it differs from what is there, vault-encrypted when ``encrypt`` or when the file already
     is; returns True when the file changed (a clear file that is to be encrypted changes)."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    text = dumps(data)
+    what = "state file %s" % path
     if os.path.exists(path):
         old, encrypted = _read(path, vault)
         encrypt = encrypt or encrypted
@@ -141,14 +158,46 @@ def save(path, data, vault=None, encrypt=False):
             return False
         try:
             if encrypt and not encrypted:     # the clear copy must not survive as the backup
-                atomic_write(path + ".bak", (vault or Vault()).encrypt(path, old))
+                atomic_write(path + ".bak", (vault or Vault()).encrypt(what, old))
             else:
                 shutil.copy2(path, path + ".bak")
                 os.chmod(path + ".bak", 0o600)
         except WireGuardError as exc:
             raise StateError(str(exc))
     try:
-        atomic_write(path, (vault or Vault()).encrypt(path, text) if encrypt else text)
+        atomic_write(path, (vault or Vault()).encrypt(what, text) if encrypt else text)
     except WireGuardError as exc:
         raise StateError(str(exc))
     return True
+
+
+class FileStore:
+    """The state file behind the same interface as the S3 backend (``state_s3.S3Store``)."""
+
+    def __init__(self, path, vault=None):
+        self.name = path
+        self.what = "state file %s" % path
+        self.vault = vault
+        self.waited = 0.0
+
+    def exists(self):
+        return os.path.exists(self.name)
+
+    def raw(self):
+        try:
+            with open(self.name, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def is_vaulted(self):
+        return is_vaulted(self.name)
+
+    def lock(self):
+        return locked(self.name)
+
+    def load(self):
+        return load(self.name, self.vault)
+
+    def save(self, data, encrypt=False):
+        return save(self.name, data, self.vault, encrypt)

@@ -4,6 +4,7 @@ process, waited for, stopped by its PID. Tests talk to it over HTTP exactly as t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -73,3 +74,9 @@ def make_bucket(url, name, versioned=True):
     if versioned:
         client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return client
+
+
+def bucket_name(test_name):
+    """A valid, unique bucket name for a test (S3: 3-63 of a-z, 0-9 and '-')."""
+    readable = "".join(c if c.isalnum() else "-" for c in test_name.lower())[:40].strip("-")
+    return "wm-%s-%s" % (readable, hashlib.sha1(test_name.encode()).hexdigest()[:8])

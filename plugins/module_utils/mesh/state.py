@@ -4,13 +4,16 @@
 """The mesh state kept between runs, as plain data (pure; reading and writing the file is done elsewhere).
 
     {"version": 1,
-     "nodes": {"do1": {"mesh_ip": "10.4.0.2", "public_key": "...", "reserved": false}, ...},
+     "nodes": {"do1": {"mesh_ip": "10.4.0.2", "public_key": "...", "reserved": false,
+                       "inputs": {"location": "do", "endpoint": "...", ...}}, ...},
      "psks": {"do1|do2": "<preshared key>", ...},
      "plan": {...}}      # the last plan (render.plan_dict: no secrets), for the CLI's showconf/graph/status
 
 - ``mesh_ip`` makes addresses sticky: adding or removing nodes never renumbers the others. A node that left
   the inventory keeps its address (``reserved``) until it is forgotten on purpose.
 - ``public_key`` lets a run limited to some hosts (``--limit``) keep every other host as a peer.
+- ``inputs`` (what the inventory said of the node: location, endpoint, ...) lets a run that sees only part of
+  the mesh (an AWX sliced job, ``partial_inventory``) keep the rest as it was.
 - ``psks`` holds one preshared key per pair of managed nodes that peer directly.
 """
 
@@ -65,10 +68,25 @@ def unknown_names(state, names):
     return sorted(set(names) - set(state["nodes"]))
 
 
-def update(state, plan, forget=(), new_psk=None, plan_data=None):
+def absent_members(state, names, forget=()):
+    """Planner nodes for the members the state remembers (with their inputs and key) that are not among
+    ``names`` nor forgotten, sorted by name: the rest of a mesh a partial run does not see."""
+    out = []
+    for name, entry in sorted(state["nodes"].items()):
+        if name in names or name in forget or entry.get("reserved") or not isinstance(entry.get("inputs"), dict):
+            continue
+        node = dict(entry["inputs"], name=name)
+        if entry.get("public_key"):
+            node["public_key"] = entry["public_key"]
+        out.append(node)
+    return out
+
+
+def update(state, plan, forget=(), new_psk=None, plan_data=None, inputs=None):
     """The state after ``plan`` (a topology.Plan): addresses and keys of planned nodes, reservations of nodes
     that left (unless forgotten), and a preshared key for every directly peered pair of managed nodes when
-    ``new_psk`` (a function returning a fresh key) is given; without it no preshared keys are kept."""
+    ``new_psk`` (a function returning a fresh key) is given; without it no preshared keys are kept. ``inputs``
+    ({name: planner node}) is remembered per node, without its name and key."""
     nodes = {}
     for name, entry in sorted(state["nodes"].items()):
         if name not in plan.nodes and name not in forget:
@@ -76,6 +94,10 @@ def update(state, plan, forget=(), new_psk=None, plan_data=None):
     for name, node in sorted(plan.nodes.items()):
         nodes[name] = {"mesh_ip": str(node.mesh_ip), "public_key": plan.spec.node(name).public_key,
                        "reserved": False}
+        given = (inputs or {}).get(name)
+        if given:
+            nodes[name]["inputs"] = dict((field, value) for field, value in sorted(given.items())
+                                         if field not in ("name", "public_key") and value is not None)
     psks = {}
     if new_psk is not None:
         for name, node in sorted(plan.nodes.items()):

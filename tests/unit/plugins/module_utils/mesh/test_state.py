@@ -93,3 +93,39 @@ def test_rotate_refuses_a_host_the_state_does_not_know():
     old = mesh_state.update(mesh_state.empty(), plan, new_psk=psk_source())
     with pytest.raises(ValueError, match="cannot rotate ghost: not in the mesh state"):
         mesh_state.rotate(old, ["do1", "ghost"])
+
+
+def inputs_of(nodes):
+    return {n["name"]: n for n in nodes}
+
+
+def test_a_slice_plans_the_whole_mesh_from_what_the_state_remembers():
+    """AWX job slicing: each job sees a third of the hosts; with absent_members every slice plans the same mesh
+    as one unsliced run, with the same addresses and preshared keys."""
+    names = ("do1", "do2", "aws1", "a0")
+    whole = lab(names)
+    full = build_plan("10.4.0.0/16", "location", whole)
+    state = mesh_state.update(mesh_state.empty(), full, new_psk=psk_source(), inputs=inputs_of(whole))
+    assert state["nodes"]["do1"]["inputs"]["endpoint"] == whole[0]["endpoint"]
+    assert "public_key" not in state["nodes"]["do1"]["inputs"] and "name" not in state["nodes"]["do1"]["inputs"]
+    for part in (["do1"], ["do2", "a0"], ["aws1"]):
+        seen = [n for n in lab(names) if n["name"] in part]
+        for n in seen:
+            del n["public_key"]         # keys of this slice's hosts come from the hosts in a real run
+            n["public_key"] = key(n["name"])
+        kept = mesh_state.absent_members(state, set(part))
+        assert sorted(n["name"] for n in kept) == sorted(set(names) - set(part))
+        sliced = build_plan("10.4.0.0/16", "location", seen + kept, assigned=mesh_state.assigned(state))
+        assert sliced.to_dict() == full.to_dict()
+        after = mesh_state.update(state, sliced, new_psk=lambda: pytest.fail("no new key may be made"),
+                                  inputs=inputs_of(seen + kept))
+        assert after == state
+
+
+def test_absent_members_skip_the_reserved_the_forgotten_and_those_without_inputs():
+    whole = lab()
+    state = mesh_state.update(mesh_state.empty(), build_plan("10.4.0.0/16", "full", whole), inputs=inputs_of(whole))
+    state["nodes"]["do2"]["reserved"] = True
+    del state["nodes"]["aws1"]["inputs"]                   # planned by an older version: nothing to plan it from
+    assert mesh_state.absent_members(state, set()) == [dict(whole[0], public_key=key("do1"))]
+    assert mesh_state.absent_members(state, set(), forget=["do1"]) == []
