@@ -15,15 +15,19 @@ author:
 description:
   - Makes the cloud firewall named O(name) present with exactly O(inbound_rules), O(outbound_rules), O(tags) and
     O(droplet_ids), or absent, through the official C(pydo) client.
-  - Rules are compared the way the API stores them (V(all) and V(0) ports alike, ICMP without ports, addresses as
-    CIDRs, order ignored), so a second run reports no change.
+  - Rules are compared the way the API stores them (V(all) and V(0) ports alike, ICMP ports always V(0),
+    addresses as CIDRs, order ignored), so a second run reports no change.
+  - Every rule is sent with C(ports), as DigitalOcean's API specification requires; ICMP rules and rules for all
+    ports carry V(0).
   - Applying the firewall by tag (O(tags)) covers droplets created later with that tag.
+  - The API accepts only tags that exist, so tags named in O(tags) or in rule sources and destinations that do not
+    exist yet are created before the firewall is created or updated.
   - A cloud firewall denies what its rules do not allow; without outbound rules a droplet cannot reach out.
 options:
   name:
     description:
-      - Name of the firewall (begins with a letter or digit; letters, digits, dots and dashes). It identifies the
-        firewall for this module; two firewalls of that name are an error.
+      - Name of the firewall (at least 2 characters; begins with a letter or digit; letters, digits, dots and
+        dashes). It identifies the firewall for this module; two firewalls of that name are an error.
     type: str
     required: true
   inbound_rules:
@@ -40,7 +44,10 @@ options:
         required: true
       ports: &ports
         description:
-          - A port (V(22)), a range (V(8000-9000)) or V(all). Required for V(tcp) and V(udp), ignored for V(icmp).
+          - A port (V(22)), a range (V(8000-9000)), or V(all) (or V(0)) for every port. Required for V(tcp) and
+            V(udp).
+          - The API takes V(0) for all ports, so V(all) is sent as V(0). For V(icmp) this is not used; the rule is
+            sent with V(0), as the API requires.
         type: str
       sources:
         description: Where the traffic may come from (at least one entry).

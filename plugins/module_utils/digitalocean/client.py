@@ -109,7 +109,10 @@ class Api:
     def error(self, what, status, body):
         error_id, message = "", body
         if isinstance(body, dict):
-            error_id, message = body.get("id", ""), body.get("message", "")
+            # the API's error shape ({"id", "message", "request_id"}), or the one its tags endpoints answer 400
+            # with ({"error", "messages", "root_causes"})
+            error_id = body.get("id") or ("bad_request" if status == 400 and "error" in body else "")
+            message = body.get("message") or body.get("error") or ""
         text = "%s %s: %s (%s)" % (status, error_id, self._scrub(message), what)
         if status == 401:
             text += "; " + TOKEN_HINT

@@ -74,6 +74,8 @@ def _create_body(params):
     body = {k: params[k] for k in CREATE_FIELDS if params.get(k) not in (None, [])}
     if "ssh_keys" in body:
         body["ssh_keys"] = [int(k) if str(k).isdigit() else k for k in body["ssh_keys"]]
+    if str(body.get("image", "")).isdigit():  # an image id is an integer in the API, a slug a string
+        body["image"] = int(body["image"])
     return body
 
 

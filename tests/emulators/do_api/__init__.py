@@ -2,8 +2,11 @@
 
 It answers the endpoints the DigitalOcean modules of this collection use (account, droplets with actions and
 pagination, SSH keys, VPCs, firewalls, tags, regions, sizes, images) the way API v2 does: Bearer authentication
-(401 ``Unauthorized``), 404 ``not_found``, 422 ``unprocessable_entity`` for bad input, 400 ``bad_request`` where
-the API documents it (firewalls, tags). ``GET /_emulator/resources`` (no token) counts what the account holds.
+(401 ``Unauthorized``), 404 ``not_found``, 422 ``unprocessable_entity`` for bad input, 400 ``bad_request`` for a body
+that is not a JSON object, errors in the spec's shape (``id``, ``message``, ``request_id``). Every request body is
+first held to the schema DigitalOcean publishes for the operation (``spec/requests.json``, vendored from
+github.com/digitalocean/openapi; see ``spec/vendor.py``). ``GET /_emulator/resources`` (no token) counts what the
+account holds; ``GET /_emulator/requests`` (no token) lists the requests received (method, path, query, body).
 
 In tests::
 

@@ -7,7 +7,7 @@ import struct
 import uuid
 
 from .core import (ApiError, bad_request, check_tags, ensure_tags, not_found, paginate, require_str,
-                   unprocessable)
+                   tag_bad_request, unprocessable)
 
 KEY_TYPES = ("ssh-rsa", "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
@@ -55,8 +55,6 @@ def create_key(state, req):
     body = req.json()
     name = require_str(body, "name")
     public_key = require_str(body, "public_key").strip()
-    if len(name) > 255:
-        raise unprocessable("Name is too long (maximum is 255 characters)")
     fp = fingerprint(public_key)
     if any(k["fingerprint"] == fp for k in state.ssh_keys.values()):
         raise unprocessable("SSH Key is already in use on your account")
@@ -106,8 +104,9 @@ def list_tags(state, req):
 
 
 def create_tag(state, req):
-    name = require_str(req.json(), "name", error=bad_request)
-    check_tags([name], error=bad_request)
+    # invalid names: the 400 of specification/resources/tags/responses/tags_bad_request.yml
+    name = require_str(req.json(), "name", error=tag_bad_request)
+    check_tags([name], error=tag_bad_request)
     ensure_tags(state, [name])
     return 201, {"tag": tag_view(state, name)}
 
@@ -131,7 +130,7 @@ def delete_tag(state, req):
 def _tag_resources(state, req):
     resources = req.json().get("resources")
     if not isinstance(resources, list) or not resources:
-        raise bad_request("resources must be a non-empty array.")
+        raise unprocessable("resources must be a non-empty array.")
     droplets = []
     for item in resources:
         if not isinstance(item, dict) or item.get("resource_type") != "droplet":

@@ -1,28 +1,47 @@
 """Shared pieces of the DigitalOcean API v2 emulator: errors as the API words them, the state, pagination and
 the validation helpers every resource uses."""
 
+import collections
 import datetime
 import ipaddress
 import re
 import threading
 import time
+import uuid
 from urllib.parse import urlencode
 
 # https://docs.digitalocean.com/reference/api/api-reference/#section/Introduction/Links-and-Pagination
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 200
-TAG_RE = re.compile(r"^[A-Za-z0-9_:\-]{1,255}$")
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,253}[A-Za-z0-9])?$")
+# specification/resources/tags/models/tags.yml: name pattern ^[a-zA-Z0-9_\-\:]+$, maxLength 255
+TAG_RE = re.compile(r"^[a-zA-Z0-9_\-\:]+$")
+TAG_MAX = 255
+# specification/resources/droplets/models/droplet_single_create.yml: name pattern and maxLength 255
+HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$")
+HOSTNAME_MAX = 255
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, the API's error ``id`` and its ``message``."""
+    """An error answer: HTTP status, the API's error ``id`` and its ``message``.
 
-    def __init__(self, status, error_id, message):
+    :meth:`body` is the answer in the spec's shape (specification/shared/models/error.yml: ``id`` and ``message``,
+    and the optional ``request_id``), unless ``body`` was given (tags answer 400 in another shape)."""
+
+    def __init__(self, status, error_id, message, body=None):
         super().__init__(message)
         self.status = status
         self.error_id = error_id
         self.message = message
+        self._body = body
+
+    def body(self, request_id):
+        if self._body is not None:
+            return self._body
+        return {"id": self.error_id, "message": self.message, "request_id": request_id}
+
+
+def new_request_id():
+    return str(uuid.uuid4())
 
 
 def not_found():
@@ -35,6 +54,20 @@ def unprocessable(message):
 
 def bad_request(message):
     return ApiError(400, "bad_request", message)
+
+
+def invalid_payload(errors):
+    """422 for a body that breaks the operation's schema in the vendored spec (spec/requests.json); the message
+    starts like the example of specification/shared/responses/unprocessable_entity.yml."""
+    return unprocessable("request payload validation failed: %s" % errors[0])
+
+
+def tag_bad_request(message):
+    """400 in the shape specification/resources/tags/responses/tags_bad_request.yml documents for tags_create
+    (shared/models/error_with_root_causes.yml: ``error``, ``messages``, ``root_causes``)."""
+    text = "Error validating resource tag: %s" % message
+    return ApiError(400, "bad_request", text, body={"error": text, "messages": None,
+                                                     "root_causes": ["InvalidArgument desc = " + text]})
 
 
 class Request:
@@ -67,6 +100,8 @@ class State:
         self.vpcs = {}
         self.firewalls = {}
         self.tags = {}
+        # what was asked, for tests that hold the requests to the spec (GET /_emulator/requests)
+        self.requests = collections.deque(maxlen=10000)
         self._ids = {"droplet": 3164444, "action": 36804636, "ssh_key": 512189}
 
     def next_id(self, kind):
@@ -155,10 +190,20 @@ def check_tags(values, error=unprocessable):
     if not isinstance(values, list):
         raise error("tags must be an array of strings.")
     for tag in values:
-        if not isinstance(tag, str) or not TAG_RE.match(tag):
+        if not isinstance(tag, str) or not TAG_RE.match(tag) or len(tag) > TAG_MAX:
             raise error("Tag name %r is invalid: tags may contain letters, numbers, colons, dashes and underscores"
                         " and be at most 255 characters long." % (tag,))
     return list(dict.fromkeys(values))
+
+
+def existing_tags(state, values, where="tags"):
+    """Tag names that must already exist: specification/shared/attributes/existing_tags_array.yml ("Tag names must
+    exist in order to be referenced in a request"), used by firewalls."""
+    names = check_tags(values)
+    missing = [n for n in names if n not in state.tags]
+    if missing:
+        raise unprocessable("%s: tag %s does not exist; create it first (POST /v2/tags)." % (where, missing[0]))
+    return names
 
 
 def ensure_tags(state, names):

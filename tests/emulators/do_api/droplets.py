@@ -8,7 +8,7 @@ import ipaddress
 import itertools
 
 from . import catalog
-from .core import (HOSTNAME_RE, check_bool, check_tags, ensure_tags, not_found, paginate, public,
+from .core import (HOSTNAME_MAX, HOSTNAME_RE, check_bool, check_tags, ensure_tags, not_found, paginate, public,
                    timestamp, unprocessable)
 from .network import default_vpc
 
@@ -57,6 +57,10 @@ def _action_link(req, action, rel):
 
 # --- validation of a create request ----------------------------------------------------------------------
 
+def _valid_name(name):
+    return isinstance(name, str) and len(name) <= HOSTNAME_MAX and bool(HOSTNAME_RE.match(name))
+
+
 def _names(body):
     if body.get("names") is not None:
         names = body["names"]
@@ -67,7 +71,7 @@ def _names(body):
     else:
         raise unprocessable("You must specify a name (or names) for the Droplet.")
     for name in names:
-        if not isinstance(name, str) or not HOSTNAME_RE.match(name):
+        if not _valid_name(name):
             raise unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
     return names
 
@@ -233,7 +237,7 @@ def post_action(state, req):
         raise unprocessable("Droplet already has a pending event.")
     if kind == "rename":
         name = body.get("name")
-        if not isinstance(name, str) or not HOSTNAME_RE.match(name):
+        if not _valid_name(name):
             raise unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
         droplet["name"] = name
     if ACTION_TYPES[kind]:

@@ -5,11 +5,17 @@ import re
 import uuid
 
 from . import catalog
-from .core import (ApiError, bad_request, check_bool, check_tags, cidr, ensure_tags, not_found, paginate,
-                   public, require_str, timestamp, unprocessable)
+from .core import (ApiError, check_bool, cidr, existing_tags, not_found, paginate, public, require_str, timestamp,
+                   unprocessable)
 
-VPC_NAME_RE = re.compile(r"^[A-Za-z0-9.\-]{1,255}$")
-FIREWALL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,254}$")
+# specification/resources/vpcs/models/vpc.yml (vpc_updatable): name pattern; no length limit is published
+VPC_NAME_RE = re.compile(r"^[a-zA-Z0-9\-\.]+$")
+# specification/resources/firewalls/models/firewall.yml: name pattern, so at least 2 characters
+FIREWALL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\.-]+$")
+# specification/resources/firewalls/models/firewall_rule.yml (firewall_rule_base.ports): "a single port, a range
+# (e.g. "8000-9000"), or "0" when all ports are open for a protocol. For ICMP rules this parameter will always
+# return "0"." The property is required on every rule, ICMP included.
+PORTS_RE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 # Ranges DigitalOcean keeps for itself (Kubernetes pods and services, internal use).
 RESERVED_RANGES = [ipaddress.ip_network(n)
                    for n in ("10.244.0.0/16", "10.245.0.0/16", "10.246.0.0/24", "10.229.0.0/16")]
@@ -153,36 +159,37 @@ def delete_vpc(state, req):
 
 # --- firewalls -------------------------------------------------------------------------------------------
 
-def _ports(protocol, ports):
-    if protocol == "icmp":
-        return "0"
-    ports = str(ports).strip() if ports is not None else ""
-    if ports in ("all", "0"):
-        return "0"
-    match = re.match(r"^(\d{1,5})(?:-(\d{1,5}))?$", ports)
-    low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
-    if not 1 <= low <= high <= 65535:
-        raise bad_request("ports %r is invalid: give a port, a range such as 8000-9000, or 0/all." % ports)
-    return ports
+def _ports(protocol, ports, where):
+    """The ports as stored: ``"0"`` for all ports and for ICMP. ``"all"`` is refused: the spec names only a port,
+    a range or "0", and the API has answered "all" with 422 "You must specify a positive value for ports"
+    (github.com/digitalocean/doctl issues 247 and 278)."""
+    if not isinstance(ports, str):
+        raise unprocessable("%s: ports is required (a port, a range such as 8000-9000, or \"0\" for all"
+                            " ports; \"0\" for icmp)." % where)
+    match = PORTS_RE.match(ports.strip())
+    low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (-1, -1)
+    if not ((low == high == 0 and not match.group(2)) or 1 <= low <= high <= 65535):
+        raise unprocessable("%s: ports %r is invalid: give a port, a range such as 8000-9000, or \"0\" for all"
+                            " ports." % (where, ports))
+    return "0" if protocol == "icmp" or low == 0 else ports.strip()
 
 
 def _targets(state, value, where):
     if not isinstance(value, dict):
-        raise bad_request("%s must be an object." % where)
+        raise unprocessable("%s must be an object." % where)
     unknown = set(value) - set(TARGET_KEYS)
     if unknown:
-        raise bad_request("%s: unknown field(s) %s." % (where, ", ".join(sorted(unknown))))
+        raise unprocessable("%s: unknown field(s) %s." % (where, ", ".join(sorted(unknown))))
     out = {k: list(value[k]) for k in TARGET_KEYS if value.get(k)}
     if not out:
-        raise bad_request("%s must name at least one address, droplet, load balancer, cluster or tag." % where)
+        raise unprocessable("%s must name at least one address, droplet, load balancer, cluster or tag." % where)
     for address in out.get("addresses", []):
-        cidr(address, where + ".addresses", error=bad_request)
+        cidr(address, where + ".addresses")
     for droplet_id in out.get("droplet_ids", []):
         if droplet_id not in state.droplets:
-            raise bad_request("%s: droplet %s does not exist." % (where, droplet_id))
+            raise unprocessable("%s: droplet %s does not exist." % (where, droplet_id))
     if "tags" in out:
-        out["tags"] = check_tags(out["tags"], error=bad_request)
-        ensure_tags(state, out["tags"])
+        out["tags"] = existing_tags(state, out["tags"], where + ".tags")
     return out
 
 
@@ -190,17 +197,17 @@ def _rules(state, body, direction):
     key = "sources" if direction == "inbound" else "destinations"
     rules = body.get(direction + "_rules") or []
     if not isinstance(rules, list):
-        raise bad_request("%s_rules must be an array." % direction)
+        raise unprocessable("%s_rules must be an array." % direction)
     out = []
     for index, rule in enumerate(rules):
         where = "%s_rules[%d]" % (direction, index)
         if not isinstance(rule, dict) or rule.get("protocol") not in ("tcp", "udp", "icmp"):
-            raise bad_request("%s: protocol must be one of tcp, udp or icmp." % where)
-        normal = {"protocol": rule["protocol"], "ports": _ports(rule["protocol"], rule.get("ports")),
+            raise unprocessable("%s: protocol must be one of tcp, udp or icmp." % where)
+        normal = {"protocol": rule["protocol"], "ports": _ports(rule["protocol"], rule.get("ports"), where),
                   key: _targets(state, rule.get(key), where + "." + key)}
         if rule.get("action") is not None:
             if rule["action"] not in ("allow", "deny"):
-                raise bad_request("%s: action must be allow or deny." % where)
+                raise unprocessable("%s: action must be allow or deny." % where)
             normal["action"] = rule["action"]
         out.append(normal)
     return out
@@ -208,7 +215,7 @@ def _rules(state, body, direction):
 
 def _droplet_ids(state, values):
     if not isinstance(values, list):
-        raise bad_request("droplet_ids must be an array of integers.")
+        raise unprocessable("droplet_ids must be an array of integers.")
     for droplet_id in values:
         if droplet_id not in state.droplets:
             raise ApiError(404, "not_found", "droplet %s not found" % droplet_id)
@@ -216,15 +223,14 @@ def _droplet_ids(state, values):
 
 
 def _firewall_body(state, body):
-    name = require_str(body, "name", error=bad_request)
+    name = require_str(body, "name")
     if not FIREWALL_NAME_RE.match(name):
-        raise bad_request("name must begin with a letter or number and contain only letters, numbers, periods"
-                          " and dashes.")
+        raise unprocessable("name must begin with a letter or number, be at least 2 characters long and contain"
+                            " only letters, numbers, periods and dashes.")
     inbound, outbound = _rules(state, body, "inbound"), _rules(state, body, "outbound")
     if not inbound and not outbound:
-        raise bad_request("A firewall must have at least one inbound or outbound rule.")
-    tags = check_tags(body.get("tags"), error=bad_request)
-    ensure_tags(state, tags)
+        raise unprocessable("A firewall must have at least one inbound or outbound rule.")
+    tags = existing_tags(state, body.get("tags"))
     return {"name": name, "inbound_rules": inbound, "outbound_rules": outbound, "tags": tags,
             "droplet_ids": _droplet_ids(state, body.get("droplet_ids") or [])}
 
@@ -269,10 +275,9 @@ def _change_members(state, req, field, add):
     if field == "droplet_ids":
         values = _droplet_ids(state, body.get("droplet_ids"))
     else:
-        values = check_tags(body.get("tags"), error=bad_request)
-        ensure_tags(state, values)
+        values = existing_tags(state, body.get("tags"))
     if not values:
-        raise bad_request("%s must not be empty." % field)
+        raise unprocessable("%s must not be empty." % field)
     current = firewall[field]
     firewall[field] = list(dict.fromkeys(current + values)) if add else [v for v in current if v not in values]
     return 204, None

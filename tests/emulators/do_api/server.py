@@ -14,8 +14,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import account, catalog, droplets, network
-from .core import ApiError, Request, State, bad_request, not_found
+from . import account, catalog, droplets, network, spec
+from .core import ApiError, Request, State, bad_request, invalid_payload, new_request_id, not_found, tag_bad_request
 
 ROUTES = [(method, re.compile(pattern + r"/?$"), handler)
           for method, pattern, handler in account.ROUTES + catalog.ROUTES + droplets.ROUTES + network.ROUTES]
@@ -32,15 +32,31 @@ def route(method, path):
     raise not_found()
 
 
+def check_body(method, path, body):
+    """Hold a JSON object body to the request schema DigitalOcean publishes for the operation (the vendored
+    spec/requests.json): 422 ``unprocessable_entity`` when it breaks it, except tags_create, whose invalid names
+    the spec answers with its own 400 (resources/tags/responses/tags_bad_request.yml). Other bodies are left to
+    the handlers, which answer 400 ``bad_request`` (shared/responses/bad_request.yml: "error parsing the request
+    body")."""
+    op = spec.find(method, path.rstrip("/") or "/")
+    if not isinstance(body, dict):
+        return
+    errors = spec.body_errors(op, body)
+    if errors:
+        raise tag_bad_request(errors[0]) if op.id == "tags_create" else invalid_payload(errors)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "do-api-emulator/1"
 
-    def _send(self, status, body=None):
+    def _send(self, status, body=None, request_id=None):
         payload = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
+        if request_id:
+            self.send_header("x-request-id", request_id)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("ratelimit-limit", str(RATE_LIMIT))
         self.send_header("ratelimit-remaining", str(RATE_LIMIT - 1))
@@ -68,24 +84,34 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         url = urlsplit(self.path)
         state = self.server.state
+        request_id = new_request_id()
         try:
             body = self._body()
             if url.path.rstrip("/") == "/_emulator/resources" and method == "GET":
                 with state.lock:
                     return self._send(200, state.counts())
+            if url.path.rstrip("/") == "/_emulator/requests" and method == "GET":
+                with state.lock:
+                    return self._send(200, {"requests": list(state.requests)})
             if not self._authorized():
                 raise UNAUTHORIZED
             handler, params = route(method, url.path)
-            req = Request(url.path.rstrip("/"), params, dict(parse_qsl(url.query)), body, self.server.base_url)
+            query = dict(parse_qsl(url.query))
+            with state.lock:
+                state.requests.append({"method": method, "path": url.path, "query": query,
+                                       "body": body if self.headers.get("Content-Length") not in (None, "0") else None})
+            check_body(method, url.path, body)
+            req = Request(url.path.rstrip("/"), params, query, body, self.server.base_url)
             with state.lock:
                 status, answer = handler(state, req)
-            self._send(status, answer)
+            self._send(status, answer, request_id)
         except ApiError as err:
-            self._send(err.status, {"id": err.error_id, "message": err.message})
+            self._send(err.status, err.body(request_id), request_id)
         # a bug in the emulator: answer 500 and print the traceback
         except Exception:  # pylint: disable=broad-exception-caught
             traceback.print_exc()
-            self._send(500, {"id": "server_error", "message": "Unexpected server-side error"})
+            self._send(500, {"id": "server_error", "message": "Unexpected server-side error",
+                             "request_id": request_id}, request_id)
 
     def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler's naming
         self._dispatch("GET")

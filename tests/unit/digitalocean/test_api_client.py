@@ -49,9 +49,14 @@ def test_422_and_the_400_that_pydo_returns_instead_of_raising(api):
         api.call("creating droplet x", api.client.droplets.create, body=dict(DROPLET, name="x", region="xx9"))
     assert str(err.value) == ("DigitalOcean: 422 unprocessable_entity: You specified an invalid region for Droplet"
                               " creation. (creating droplet x)")
-    # pydo hands firewall 400 answers back as a body; the client still makes them an error
-    with pytest.raises(DigitalOceanError, match=r"^DigitalOcean: 400 bad_request: A firewall must have at least one"):
-        api.call("creating firewall f", api.client.firewalls.create, body={"name": "f"})
+    # pydo hands the 400 answers the spec lists back as a body; the client still makes them an error, also in the
+    # {"error", "root_causes"} shape of the tags endpoints
+    with pytest.raises(DigitalOceanError, match=r"^DigitalOcean: 400 bad_request: Error validating resource tag: "
+                                                r"name: 'no spaces' does not match .* \(creating tag no spaces\)$"):
+        api.call("creating tag no spaces", api.client.tags.create, body={"name": "no spaces"})
+    with pytest.raises(DigitalOceanError, match=r"^DigitalOcean: 422 unprocessable_entity: request payload validation"
+                                                r" failed: matches none of the allowed forms"):
+        api.call("creating firewall f", api.client.firewalls.create, body={"name": "fw"})
     assert api.call("reading droplet 1", api.client.droplets.get, droplet_id=1, missing_ok=True) is None
     with pytest.raises(DigitalOceanError, match="404 not_found"):
         api.call("reading droplet 1", api.client.droplets.get, droplet_id=1)

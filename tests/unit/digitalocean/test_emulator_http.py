@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
+import jsonschema
 import pytest
 
-from emulators.do_api import check_loopback, start
+from emulators.do_api import check_loopback, spec, start
 
 from .conftest import ROOT, TOKEN, Emulator, ssh_public_key
 
@@ -21,6 +22,13 @@ def create(emulator, name, **extra):
     status, body = emulator.request("POST", "/v2/droplets", dict(DROPLET, name=name, **extra))
     assert status == 202, body
     return body["droplet"]
+
+
+def error_of(answer):
+    """``(id, message)`` of an error answer, after checking it has the spec's shape (shared/models/error.yml)."""
+    jsonschema.validate(answer, spec.ERROR_SCHEMA)
+    assert answer["request_id"]
+    return answer["id"], answer["message"]
 
 
 def wait_active(emulator, droplet_id):
@@ -36,7 +44,7 @@ def wait_active(emulator, droplet_id):
 def test_bad_or_missing_token_is_401(emulator, token):
     status, body = emulator.request("GET", "/v2/account", token=token)
     assert status == 401
-    assert body == {"id": "Unauthorized", "message": "Unable to authenticate you"}
+    assert error_of(body) == ("Unauthorized", "Unable to authenticate you")
 
 
 def test_account_and_catalog(emulator):
@@ -50,28 +58,39 @@ def test_account_and_catalog(emulator):
 
 
 def test_unknown_things_are_404(emulator):
-    expected = {"id": "not_found", "message": "The resource you were accessing could not be found."}
+    expected = ("not_found", "The resource you were accessing could not be found.")
     for path in ("/v2/droplets/999", "/v2/vpcs/nope", "/v2/firewalls/nope", "/v2/account/keys/1", "/v2/tags/x",
                  "/v2/actions/1", "/v2/nothing-here"):
-        assert emulator.request("GET", path) == (404, expected), path
+        status, body = emulator.request("GET", path)
+        assert (status, error_of(body)) == (404, expected), path
 
 
 @pytest.mark.parametrize("body, message", [
     (dict(DROPLET, name="a", region="xx9"), "You specified an invalid region for Droplet creation."),
     (dict(DROPLET, name="a", size="huge"), "You specified an invalid size for Droplet creation."),
     (dict(DROPLET, name="a", image="windows"), "You specified an invalid image for Droplet creation."),
-    (dict(DROPLET, name="bad_name!"), "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)"),
-    (dict(DROPLET), "You must specify a name (or names) for the Droplet."),
+    (dict(DROPLET, name="bad_name!"), "request payload validation failed: name: 'bad_name!' does not match"),
+    (dict(DROPLET), "request payload validation failed: matches none of the allowed forms ('name' is a required"
+                    " property; 'names' is a required property)"),
+    # droplets_create: size and image are required, the name is at most 255 characters, name and names exclude
+    # each other (oneOf)
+    ({"name": "a", "region": "fra1"}, "request payload validation failed: matches none of the allowed forms ('size'"
+                                      " is a required property; 'image' is a required property;"),
+    (dict(DROPLET, name="a" * 256), "request payload validation failed: name: '%s' is too long" % ("a" * 256)),
+    (dict(DROPLET, name="a", names=["b"]), "request payload validation failed: matches more than one of the allowed"
+                                           " forms (Single Droplet Request, Multiple Droplet Request)"),
     (dict(DROPLET, name="a", size="gpu-h100x1-80gb"), "Size is not available in this region."),
     (dict(DROPLET, name="a", tags=["no spaces"]), "Tag name 'no spaces' is invalid"),
     (dict(DROPLET, name="a", ssh_keys=["00:11"]), "One or more of the SSH keys you specified is invalid"),
     (dict(DROPLET, name="a", vpc_uuid="not-a-vpc"), "The VPC not-a-vpc does not exist."),
-    (dict(DROPLET, name="a", ipv6="yes"), "ipv6 must be a boolean."),
+    (dict(DROPLET, name="a", ipv6="yes"), "request payload validation failed: matches none of the allowed forms"
+                                          " (ipv6: 'yes' is not of type 'boolean';"),
 ])
 def test_bad_droplet_input_is_422_with_the_reason(emulator, body, message):
     status, answer = emulator.request("POST", "/v2/droplets", body)
-    assert status == 422 and answer["id"] == "unprocessable_entity"
-    assert answer["message"].startswith(message)
+    assert status == 422
+    error_id, text = error_of(answer)
+    assert error_id == "unprocessable_entity" and text.startswith(message)
     assert emulator.resources()["droplets"] == 0
 
 
@@ -183,27 +202,105 @@ def test_vpc_rules(emulator):
 
 
 def test_firewall_rules_are_normalised_and_validated(emulator):
-    rule = {"protocol": "udp", "ports": "all", "destinations": {"addresses": ["0.0.0.0/0"]}}
-    body = {"name": "mesh", "tags": ["mesh"], "outbound_rules": [rule, {"protocol": "icmp", "ports": "7",
+    assert emulator.request("POST", "/v2/tags", {"name": "mesh"})[0] == 201
+    rule = {"protocol": "udp", "ports": "0", "destinations": {"addresses": ["0.0.0.0/0"]}}
+    body = {"name": "mesh", "tags": ["mesh"], "outbound_rules": [rule, {"protocol": "icmp", "ports": "0",
                                                                         "destinations": {"addresses": ["::/0"]}}]}
     status, answer = emulator.request("POST", "/v2/firewalls", body)
     assert status == 202 and answer["firewall"]["status"] == "waiting"
     firewall = emulator.request("GET", "/v2/firewalls/" + answer["firewall"]["id"])[1]["firewall"]
     assert [r["ports"] for r in firewall["outbound_rules"]] == ["0", "0"]
     assert firewall["tags"] == ["mesh"] and firewall["status"] == "succeeded"
-    for bad, message in [({"name": "x"}, "at least one"),
-                         ({"name": "-x", "outbound_rules": [rule]}, "name must begin"),
-                         ({"name": "x", "outbound_rules": [dict(rule, ports="70000")]}, "ports"),
-                         ({"name": "x", "outbound_rules": [dict(rule, destinations={})]}, "at least one address"),
-                         ({"name": "x", "outbound_rules": [dict(rule, destinations={"addresses": ["x"]})]},
-                          "not a valid IP")]:
-        status, answer = emulator.request("POST", "/v2/firewalls", bad)
-        assert status == 400 and answer["id"] == "bad_request" and message in answer["message"], bad
     droplet = create(emulator, "fw")
     path = "/v2/firewalls/%s/droplets" % firewall["id"]
     assert emulator.request("POST", path, {"droplet_ids": [droplet["id"]]}) == (204, None)
     emulator.request("DELETE", "/v2/droplets/%d" % droplet["id"])
     assert emulator.request("GET", "/v2/firewalls/" + firewall["id"])[1]["firewall"]["droplet_ids"] == []
+
+
+RULE = {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["0.0.0.0/0"]}}
+ICMP_WITHOUT_PORTS = {"protocol": "icmp", "destinations": {"addresses": ["0.0.0.0/0", "::/0"]}}
+
+
+@pytest.mark.parametrize("body, message", [
+    # specification/resources/firewalls/models/firewall_rule.yml: ports is required on every rule, ICMP included
+    ({"name": "mesh", "outbound_rules": [ICMP_WITHOUT_PORTS]}, "outbound_rules[0]: 'ports' is a required property"),
+    ({"name": "mesh", "inbound_rules": [{"protocol": "tcp", "sources": {"addresses": ["0.0.0.0/0"]}}]},
+     "inbound_rules[0]: 'ports' is a required property"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, ports=22)]}, "inbound_rules[0].ports: 22 is not of type 'string'"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, protocol="sctp")]}, "inbound_rules[0].protocol: 'sctp' is not one"),
+    ({"name": "mesh", "inbound_rules": [{"protocol": "tcp", "ports": "22"}]},
+     "inbound_rules[0]: 'sources' is a required property"),
+    # firewall.yml: name pattern ^[a-zA-Z0-9][a-zA-Z0-9\\.-]+$, so at least 2 characters
+    ({"name": "x", "inbound_rules": [RULE]}, "name: 'x' does not match"),
+    ({"name": "-x", "inbound_rules": [RULE]}, "name: '-x' does not match"),
+    ({"name": "a_b", "inbound_rules": [RULE]}, "name: 'a_b' does not match"),
+    # firewalls_create.yml: name required, and inbound_rules or outbound_rules
+    ({"inbound_rules": [RULE]}, "'name' is a required property"),
+    ({"name": "mesh"}, "matches none of the allowed forms ('inbound_rules' is a required property;"
+                       " 'outbound_rules' is a required property)"),
+    ({"name": "mesh", "inbound_rules": [RULE], "droplet_ids": ["1"]}, "droplet_ids[0]: '1' is not of type 'integer'"),
+    # past the schema: the values the spec describes in prose
+    ({"name": "mesh", "inbound_rules": [dict(RULE, ports="all")]}, "inbound_rules[0]: ports 'all' is invalid"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, ports="70000")]}, "inbound_rules[0]: ports '70000' is invalid"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, ports="9000-8000")]}, "ports '9000-8000' is invalid"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, sources={})]}, "at least one address"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, sources={"addresses": ["x"]})]}, "not a valid IP"),
+    # shared/attributes/existing_tags_array.yml: firewalls take tags that exist
+    ({"name": "mesh", "inbound_rules": [RULE], "tags": ["nope"]}, "tags: tag nope does not exist"),
+    ({"name": "mesh", "inbound_rules": [dict(RULE, sources={"tags": ["nope"]})]},
+     "inbound_rules[0].sources.tags: tag nope does not exist"),
+])
+def test_firewall_bodies_that_break_the_spec_are_422(emulator, body, message):
+    base = {"name": "base", "inbound_rules": [RULE]}
+    status, answer = emulator.request("POST", "/v2/firewalls", base)
+    assert status == 202, answer
+    firewall_id = answer["firewall"]["id"]
+    for method, path in (("POST", "/v2/firewalls"), ("PUT", "/v2/firewalls/" + firewall_id)):
+        status, answer = emulator.request(method, path, body)
+        assert status == 422, (method, answer)
+        assert error_of(answer)[0] == "unprocessable_entity" and message in answer["message"], (method, answer)
+    assert emulator.resources()["firewalls"] == 1
+    assert emulator.request("GET", "/v2/firewalls/" + firewall_id)[1]["firewall"]["name"] == "base"
+
+
+@pytest.mark.parametrize("method, path, body, message", [
+    # sshKeys.yml: name and public_key required
+    ("POST", "/v2/account/keys", {"name": "k"}, "'public_key' is a required property"),
+    ("POST", "/v2/account/keys", {"public_key": "ssh-ed25519 AAAA", "name": 7}, "name: 7 is not of type 'string'"),
+    # vpcs_create.yml: name and region required; vpc.yml: name pattern, description at most 255 characters
+    ("POST", "/v2/vpcs", {"name": "mesh"}, "'region' is a required property"),
+    ("POST", "/v2/vpcs", {"name": "no spaces", "region": "fra1"}, "name: 'no spaces' does not match"),
+    ("POST", "/v2/vpcs", {"name": "v", "region": "fra1", "description": "d" * 256}, "is too long"),
+    # tags_resource.yml: resources required, resource_type from the enum
+    ("POST", "/v2/tags/t/resources", {}, "'resources' is a required property"),
+    ("POST", "/v2/tags/t/resources", {"resources": [{"resource_id": "1", "resource_type": "robot"}]},
+     "resources[0].resource_type: 'robot' is not one of"),
+])
+def test_other_bodies_that_break_the_spec_are_422(emulator, method, path, body, message):
+    status, answer = emulator.request(method, path, body)
+    assert status == 422, answer
+    error_id, text = error_of(answer)
+    assert error_id == "unprocessable_entity" and text.startswith("request payload validation failed: ")
+    assert message in text
+
+
+def test_invalid_tag_names_are_the_400_the_tags_spec_documents(emulator):
+    # specification/resources/tags/tags_create.yml answers 400 with shared/models/error_with_root_causes.yml
+    status, answer = emulator.request("POST", "/v2/tags", {"name": "no spaces"})
+    assert status == 400
+    assert set(answer) == {"error", "messages", "root_causes"} and answer["root_causes"]
+    assert answer["error"].startswith("Error validating resource tag: name: 'no spaces' does not match")
+    assert emulator.resources()["tags"] == 0
+
+
+def test_requests_are_recorded_for_the_spec_tests(emulator):
+    emulator.request("POST", "/v2/tags", {"name": "mesh"})
+    emulator.request("GET", "/v2/droplets?per_page=2&tag_name=mesh")
+    recorded = emulator.request("GET", "/_emulator/requests", token=None)[1]["requests"]
+    assert recorded == [{"method": "POST", "path": "/v2/tags", "query": {}, "body": {"name": "mesh"}},
+                        {"method": "GET", "path": "/v2/droplets", "query": {"per_page": "2", "tag_name": "mesh"},
+                         "body": None}]
 
 
 def test_droplet_actions(emulator):
