@@ -186,3 +186,22 @@ def test_status_without_agents_has_no_failover_section(capsys, inventory, monkey
     monkeypatch.setattr(main.time, "time", lambda: 1000)
     _code, out, _err = run(capsys, "status", "-i", str(inventory))
     assert "Failover" not in out
+
+
+def test_the_cli_reads_an_s3_state(capsys, inventory, monkeypatch):
+    """--state s3://BUCKET/KEY: the S3 backend's object, on a real moto_server, with the AWS SDK's environment."""
+    from tests.emulators.moto_s3 import ENV, make_bucket, moto_server   # pylint: disable=import-outside-toplevel
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with moto_server() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        client = make_bucket(url, "wm-cli")
+        body = (inventory / ".wiremesh" / "mesh.state.json").read_bytes()
+        client.put_object(Bucket="wm-cli", Key="team/mesh.state.json", Body=body)
+        code, out, err = run(capsys, "showconf", "peer", "operator", "--state", "s3://wm-cli/team/mesh.state.json")
+        assert (code, err) == (0, "") and "PublicKey = %s" % key("aws1") in out and PSK not in out
+        code, _out, err = run(capsys, "graph", "--state", "s3://wm-cli/other.json")
+        assert code == 2 and "no state file s3://wm-cli/other.json" in err
+        code, _out, err = run(capsys, "graph", "--state", "s3://no-such-bucket/mesh.state.json")
+        assert code == 2 and "state backend s3 (s3://no-such-bucket/mesh.state.json)" in err
+        assert "the bucket does not exist" in err
