@@ -191,50 +191,63 @@ class S3Store:
             record = {}
         return (record if isinstance(record, dict) else {}), response["ETag"]
 
-    @contextlib.contextmanager
-    def lock(self):
-        """Hold ``<key>.lock`` while the state is read, planned from and written."""
-        record = {"owner": _lock_owner(), "since": int(time.time()),
-                  "expires": int(time.time()) + self.opts["lock_lease"]}
-        body = json.dumps(record, sort_keys=True)
+    def _record(self):
+        now = int(time.time())
+        return json.dumps({"owner": _lock_owner(), "since": now, "expires": now + self.opts["lock_lease"]},
+                          sort_keys=True)
+
+    def _take(self, **condition):
+        """The ETag of the lock object written on ``condition``, or None when the condition did not hold."""
+        try:
+            return self._put(self.key + ".lock", self._record(), **condition)["ETag"]
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+                return None
+            raise self.error("cannot take the lock", exc)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self.error("cannot take the lock", exc)
+
+    def _acquire(self):
+        """Take the lock, waiting up to lock_timeout (polls about once a second, bounded in count too)."""
         started = time.monotonic()
+        timeout = self.opts["lock_timeout"]
         noted = False
-        while True:
-            try:
-                etag = self._put(self.key + ".lock", body, IfNoneMatch="*")["ETag"]
-                break
-            except botocore.exceptions.ClientError as exc:
-                if _code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    raise self.error("cannot take the lock", exc)
-            except botocore.exceptions.BotoCoreError as exc:
-                raise self.error("cannot take the lock", exc)
+        for _attempt in range(2 * timeout + 10):
+            etag = self._take(IfNoneMatch="*")
+            if etag:
+                return etag
             holder, held_etag = self._holder()
             if holder is None:
                 continue            # released between our two calls: try again at once
             expired = holder.get("expires", 0) < time.time()
             if expired and self.opts["break_lock"]:
-                try:
-                    etag = self._put(self.key + ".lock", body, IfMatch=held_etag)["ETag"]
+                etag = self._take(IfMatch=held_etag)    # exactly that stale lock: two breakers cannot both win
+                if etag:
                     self.wait_note("broke the stale lock of %s held by %s since %s (break_lock)"
                                    % (self.name, holder.get("owner", "?"), _when(holder.get("since"))))
-                    break
-                except botocore.exceptions.ClientError as exc:
-                    if _code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
-                        raise self.error("cannot break the lock", exc)
-                    continue        # another run changed it first
+                    return etag
+                continue
             waited = time.monotonic() - started
-            if waited >= self.opts["lock_timeout"]:
-                advice = ("its lease ran out at %s: if that run is gone, rerun with break_lock "
-                          "(wireguard_state_s3.break_lock=true) to take the lock over"
-                          % _when(holder.get("expires")) if expired else
-                          "wait for it to finish (its lease runs to %s)" % _when(holder.get("expires")))
-                raise StateError("state backend s3 (%s): locked by %s since %s; gave up after %d s (lock_timeout); %s"
-                                 % (self.name, holder.get("owner", "another run"), _when(holder.get("since")),
-                                    waited, advice))
+            if waited >= timeout:
+                break
             if not noted:
                 self.wait_note("waiting for the state lock of %s held by %s" % (self.name, holder.get("owner", "?")))
                 noted = True
-            time.sleep(min(1.0 + random.random(), max(0.1, self.opts["lock_timeout"] - waited)))   # nosec
+            time.sleep(min(0.5 + random.random(), max(0.1, timeout - waited)))   # nosec - jitter, not crypto
+        holder = self._holder()[0] or {}
+        expired = holder.get("expires", 0) < time.time()
+        advice = ("its lease ran out at %s: if that run is gone, rerun with break_lock "
+                  "(wireguard_state_s3.break_lock=true) to take the lock over" % _when(holder.get("expires"))
+                  if expired else "wait for it to finish (its lease runs to %s)" % _when(holder.get("expires")))
+        raise StateError("state backend s3 (%s): locked by %s since %s; gave up after %d s (lock_timeout); %s"
+                         % (self.name, holder.get("owner", "another run"), _when(holder.get("since")),
+                            time.monotonic() - started, advice))
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold ``<key>.lock`` while the state is read, planned from and written."""
+        started = time.monotonic()
+        etag = self._acquire()
         self.waited = time.monotonic() - started
         try:
             yield
