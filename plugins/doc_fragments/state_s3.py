@@ -63,8 +63,8 @@ options:
         description:
           - Encrypt the state, its backup and its lock at rest with this KMS key (SSE-KMS; a key ID, an ARN or
             C(alias/...)). Without it the bucket's default encryption applies (SSE-S3 on every bucket since 2023).
-          - Independent of Ansible Vault (O(state_vault)), which encrypts the preshared keys before they leave the
-            controller; both may be used.
+          - Independent of Ansible Vault (the C(state_vault) option of M(wiremesh.multicloud.mesh_plan)), which
+            encrypts the preshared keys before they leave the controller; both may be used.
         type: str
       lock_timeout:
         description: Seconds to wait for another run's lock before failing with the holder's name.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 S3_SPEC = dict(
     bucket=dict(type="str", required=True),
-    key=dict(type="str", required=True),
+    key=dict(type="str", required=True, no_log=False),     # an object key, not a secret
     region=dict(type="str"),
     endpoint_url=dict(type="str", aliases=["aws_endpoint_url"]),
     profile=dict(type="str", aliases=["aws_profile"]),
@@ -20,4 +20,3 @@ S3_SPEC = dict(
     lock_lease=dict(type="int", default=600),
     break_lock=dict(type="bool", default=False),
 )
-

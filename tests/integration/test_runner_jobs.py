@@ -11,11 +11,8 @@ data directory (nothing survives a job but what the S3 state backend keeps, here
   known; the test measures how many peers are missing after that first round, and that a second sliced round
   converges to exactly what an unsliced run makes."""
 
-import copy
-import hashlib
 import json
 import os
-import shutil
 import time
 
 import pytest
@@ -184,6 +181,6 @@ def test_a_brand_new_mesh_whose_first_run_is_sliced_converges_in_a_second_round(
     print("sliced first run of a brand-new mesh:", json.dumps(missing_by_round))
     assert missing_by_round[1]["missing_peers"] == 0, missing_by_round
     # what the sliced rounds made is what an unsliced run makes: an unsliced job changes nothing
-    unsliced = dict(second, wireguard_partial_inventory=False)
+    unsliced = {**second, "wireguard_partial_inventory": False}
     stats, text = finish(start_job(rjlab, all_hosts(), state_vars(key, **unsliced)))
     assert changed(stats) == 0, text[-5000:]

@@ -6,7 +6,7 @@ import hashlib
 import struct
 import uuid
 
-from .core import (ApiError, bad_request, check_tags, ensure_tags, not_found, paginate, require_str,
+from .core import (ApiError, check_tags, ensure_tags, not_found, paginate, require_str,
                    tag_bad_request, unprocessable)
 
 KEY_TYPES = ("ssh-rsa", "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",

@@ -66,8 +66,8 @@ def tag_bad_request(message):
     """400 in the shape specification/resources/tags/responses/tags_bad_request.yml documents for tags_create
     (shared/models/error_with_root_causes.yml: ``error``, ``messages``, ``root_causes``)."""
     text = "Error validating resource tag: %s" % message
-    return ApiError(400, "bad_request", text, body={"error": text, "messages": None,
-                                                     "root_causes": ["InvalidArgument desc = " + text]})
+    body = {"error": text, "messages": None, "root_causes": ["InvalidArgument desc = " + text]}
+    return ApiError(400, "bad_request", text, body=body)
 
 
 class Request:

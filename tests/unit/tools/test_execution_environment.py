@@ -104,7 +104,7 @@ def _check_system(lines):
     """``lines`` (bindep lines) are exactly the collection's system needs, with their platform profiles."""
     found = {}
     for line in lines:
-        name, _, rest = line.partition(" ")
+        name, _space, rest = line.partition(" ")
         found[name] = sorted(rest.strip().strip("[]").split()) if rest.strip() else []
     assert found == SYSTEM_NEEDS, lines
 
@@ -187,7 +187,7 @@ def fixture_built(tmp_path_factory):
 
 
 def test_built_tarball_carries_the_ee_metadata(built):
-    _, tarball = built
+    _context, tarball = built
     meta = _meta()
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())

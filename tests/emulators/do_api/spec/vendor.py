@@ -70,7 +70,7 @@ class Reader:
         if not isinstance(node, dict):
             return node
         if "$ref" in node:
-            target, _, pointer = node["$ref"].partition("#")
+            target, _hash, pointer = node["$ref"].partition("#")
             path = posixpath.normpath(posixpath.join(posixpath.dirname(where), target)) if target else where
             value = self.load(path)
             for part in [p for p in pointer.split("/") if p]:

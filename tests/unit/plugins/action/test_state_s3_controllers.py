@@ -83,7 +83,7 @@ def controller(tmp_path, name, names, s3_options, extra=(), env_extra=None):
 
 def finish(started, timeout=180):
     proc, out = started
-    stdout, _ = proc.communicate(timeout=timeout)
+    stdout, _stderr = proc.communicate(timeout=timeout)
     return proc.returncode, stdout, (json.loads(out.read_text()) if proc.returncode == 0 else None)
 
 
