@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -40,13 +41,17 @@ def _wait(url, proc, timeout=30):
 
 
 @contextlib.contextmanager
-def moto_server(log_path=os.devnull):
-    """Yield the endpoint URL of a fresh moto_server; stop it (by PID) afterwards."""
+def moto_server(log_path=os.devnull, auth_after=None):
+    """Yield the endpoint URL of a fresh moto_server; stop it (by PID) afterwards. ``auth_after``: moto checks
+    every request's signature and IAM policy after that many unauthenticated ones (to create the IAM users)."""
     port = free_port()
+    env = dict(os.environ)
+    if auth_after is not None:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(auth_after)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([os.path.join(BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
     url = "http://127.0.0.1:%d" % port
     try:
         _wait(url + "/moto-api/", proc)
@@ -80,3 +85,15 @@ def bucket_name(test_name):
     """A valid, unique bucket name for a test (S3: 3-63 of a-z, 0-9 and '-')."""
     readable = "".join(c if c.isalnum() else "-" for c in test_name.lower())[:40].strip("-")
     return "wm-%s-%s" % (readable, hashlib.sha1(test_name.encode()).hexdigest()[:8])
+
+
+def iam_user(url, name, actions):
+    """An IAM user allowed ``actions`` on every resource, and its access key (3 unauthenticated requests)."""
+    import boto3   # pylint: disable=import-outside-toplevel
+    iam = boto3.client("iam", endpoint_url=url, region_name=ENV["AWS_DEFAULT_REGION"],
+                       aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"])
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+    return {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}

@@ -2,6 +2,7 @@
 data directory (nothing survives a job but what the S3 state backend keeps, here a real moto_server on
 127.0.0.1), `site.yml` with the workloads off, on a lab of six hosts in two locations (rjlab). Needs root.
 
+- A job whose bucket does not exist fails in the pre-flight check, naming the backend: no host has a key.
 - Two jobs in a row: the second changes nothing.
 - Three sliced jobs at once (AWX's slicing: host i of the name-sorted hosts in slice i % 3, each job's inventory
   only its slice, `wireguard_partial_inventory`): every host keeps every peer, nothing changes, every config is
@@ -88,11 +89,13 @@ def start_job(lab, hosts, extravars):
     return thread, runner, data_dir
 
 
-def finish(started):
+def finish(started, ok=True):
     thread, runner, data_dir = started
     thread.join(660)
     stdout = (data_dir / "artifacts").glob("*/stdout")
     text = "".join(path.read_text(errors="replace") for path in stdout)
+    if not ok:
+        return runner, text
     assert runner.status == "successful" and runner.rc == 0, text[-5000:]
     # every job starts from nothing on the controller: its private data dir holds no state file
     assert not list(data_dir.rglob("*.state.json"))
@@ -140,6 +143,17 @@ def s3_env(rjlab):
     os.environ["WM_TEST_S3"] = rjlab["url"]
     yield
     os.environ.pop("WM_TEST_S3", None)
+
+
+def test_a_job_with_a_wrong_bucket_touches_no_host(rjlab, s3_env):
+    job = start_job(rjlab, all_hosts(), dict(state_vars("mesh.state.json"),
+                                             wireguard_state_s3={"bucket": "no-such-bucket", "key": "m.json"}))
+    runner, text = finish(job, ok=False)
+    assert runner.status == "failed", text[-3000:]
+    assert "state backend s3 (s3://no-such-bucket/m.json): cannot take the lock: the bucket does not exist" in text
+    assert changed(runner.stats) == 0
+    for host in all_hosts():            # the lab hosts are new: not even a key was made
+        assert in_host(LAB_ROOT, host, "test", "-e", "/etc/wireguard/wg0.key").returncode == 1, host
 
 
 def test_two_jobs_in_fresh_data_dirs_second_changes_nothing(rjlab, s3_env):

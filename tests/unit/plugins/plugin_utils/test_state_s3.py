@@ -13,7 +13,7 @@ from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import st
 from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_file import StateError, Vault
 from ansible_collections.wiremesh.multicloud.plugins.plugin_utils.state_store import open_store, s3_options
 
-from tests.emulators.moto_s3 import ENV, bucket_name, make_bucket, moto_server
+from tests.emulators.moto_s3 import ENV, bucket_name, iam_user, make_bucket, moto_server
 
 KEY_A = "A" * 43 + "="
 PSK = "P" * 43 + "="
@@ -201,3 +201,38 @@ def test_options_are_validated_with_field_names():
     assert s3_options({"bucket": "b", "key": "k", "aws_access_key_id": "AK"})["access_key"] == "AK"
     with pytest.raises(StateError, match="mutually exclusive"):
         open_store("/tmp/x", {"bucket": "b", "key": "k"})
+
+
+@pytest.fixture(scope="module")
+def s3_auth():
+    """A moto_server that checks signatures and IAM policies, with a read-write and a read-only user."""
+    with moto_server(auth_after=6) as url:
+        users = {"rw": iam_user(url, "wiremesh-rw", "s3:*"),
+                 "ro": iam_user(url, "wiremesh-ro", ["s3:GetObject", "s3:ListBucket"])}
+        import boto3   # pylint: disable=import-outside-toplevel
+        boto3.client("s3", endpoint_url=url, region_name=ENV["AWS_DEFAULT_REGION"],
+                     aws_access_key_id=users["rw"]["access_key"],
+                     aws_secret_access_key=users["rw"]["secret_key"]).create_bucket(
+            Bucket="wm-auth", CreateBucketConfiguration={"LocationConstraint": ENV["AWS_DEFAULT_REGION"]})
+        yield url, users
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("unknown key", "the access key is not known to S3"),
+    ("wrong secret", "the secret key does not match the access key"),
+    ("read-only", "access denied"),
+])
+def test_wrong_credentials_are_named(s3_auth, case, expected):
+    url, users = s3_auth
+    creds = {"unknown key": {"access_key": "AKIAWIREMESHWRONG000", "secret_key": "x"},
+             "wrong secret": dict(users["rw"], secret_key="not-the-secret"),
+             "read-only": users["ro"]}[case]
+    target = store(url, "wm-auth", **creds)
+    with pytest.raises(StateError) as err:
+        with target.lock():         # what the pre-flight check does: a read-only policy fails here too
+            target.load()
+    assert str(err.value).startswith("state backend s3 (s3://wm-auth/mesh.state.json): ")
+    assert expected in str(err.value)
+    right = store(url, "wm-auth", **users["rw"])
+    with right.lock():
+        assert right.load() == mesh_state.empty()
