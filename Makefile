@@ -106,7 +106,7 @@ mesh: deps
 report: deps
 	@$(PLAYBOOK) playbooks/report.yml >/dev/null
 	@$(BIN)/wiremesh status --report .lab/report.json
-	@$(BIN)/wiremesh graph --format svg -o .lab/mesh.svg
+	@$(BIN)/wiremesh graph --flows --format svg -o .lab/mesh.svg
 
 # --- tests -------------------------------------------------------------------------------------------------
 # pytest exits 5 when it collects nothing: that is a broken suite here, never a pass.

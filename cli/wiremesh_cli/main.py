@@ -133,7 +133,8 @@ def to_svg(dot_text):
 
 
 def cmd_graph(args):
-    text = mesh("graph").to_dot(load_plan(state_path(args), args.vault_password_file), name=args.group)
+    text = mesh("graph").to_dot(load_plan(state_path(args), args.vault_password_file), name=args.group,
+                                flows=args.flows)
     if args.format == "svg":
         text = to_svg(text)
     if args.output and args.output != "-":
@@ -190,6 +191,8 @@ def parser():
     graph = subs.add_parser("graph", parents=[common], help="the mesh as Graphviz DOT or SVG")
     graph.add_argument("--format", choices=["dot", "svg"], default="dot")
     graph.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    graph.add_argument("--flows", action="store_true",
+                       help="also draw the flows the access policy (wireguard_acls) lets open, as blue arrows")
     graph.set_defaults(func=cmd_graph)
     stat = subs.add_parser("status", parents=[common], help="handshake age and transfer per peer")
     stat.add_argument("--report", help="read playbooks/report.yml's JSON instead of asking the hosts; "

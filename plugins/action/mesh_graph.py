@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg="the %s holds no plan yet" % store.what)
                 return result
         try:
-            dot_text = graph.to_dot(plan, name=params["name"])
+            dot_text = graph.to_dot(plan, name=params["name"], flows=params["flows"])
         except (KeyError, TypeError, AttributeError) as exc:
             result.update(failed=True, msg="plan is not a mesh_plan plan (missing %s)" % exc)
             return result

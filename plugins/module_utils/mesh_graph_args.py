@@ -14,6 +14,7 @@ ARGUMENT_SPEC = dict(
     dest=dict(type="path", required=True),
     svg=dict(type="str", default="auto", choices=["auto", "always", "never"]),
     name=dict(type="str", default="wiremesh"),
+    flows=dict(type="bool", default=False),
 )
 
 SOURCES = ("state_path", "state_s3", "plan")

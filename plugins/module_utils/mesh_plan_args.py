@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh import acl
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.api import build_plan
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh.errors import MeshError, Problem, render_problems
 from ansible_collections.wiremesh.multicloud.plugins.module_utils.mesh_state_args import S3_SPEC
@@ -33,6 +34,9 @@ ARGUMENT_SPEC = dict(
     standbys=dict(type="int", default=1),
     standby_keepalive=dict(type="int", default=2),
     down=dict(type="list", elements="str", default=[]),
+    acls=dict(type="dict"),
+    groups=dict(type="dict", default={}),
+    interface=dict(type="str", default="wg0"),
 )
 
 
@@ -45,10 +49,18 @@ def run(params, field_prefix="", assigned=None, remembered=()):
                           peers=params["peers"] or [], keepalive=params["keepalive"], port=params["port"],
                           require_keys=params["require_keys"], assigned=assigned, standbys=params["standbys"],
                           standby_keepalive=params["standby_keepalive"], down=params["down"])
+        policy = acl.parse_policy(params.get("acls"), plan.spec, params.get("groups"))
     except MeshError as err:
         return None, None, "invalid mesh: " + _render(err, field_prefix, remembered)
     data = plan.to_dict()
-    notes = [_render_one(note, field_prefix) for note in plan.notes]
+    notes = list(plan.notes)
+    if policy is not None:
+        notes += policy.notes
+        data["acl"] = acl.summary(policy)
+        compiler = acl.Compiler(policy, plan.spec, plan.mesh_ips, params.get("interface") or "wg0")
+        for name, node in data["nodes"].items():
+            node["acl"] = compiler.render(name)
+    notes = [_render_one(note, field_prefix) for note in notes]
     return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"], "notes": notes}, None
 
 

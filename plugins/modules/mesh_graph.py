@@ -47,6 +47,13 @@ options:
     description: Name of the graph (shown in its title).
     type: str
     default: wiremesh
+  flows:
+    description:
+      - Also draw the flows the mesh's access policy (M(wiremesh.multicloud.mesh_plan)'s O(wiremesh.multicloud.mesh_plan#module:acls))
+        lets open, as blue arrows from the host or external peer that may open them to the host they reach,
+        labelled with protocol and ports. The defaults for everything else are in the title.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - wiremesh.multicloud.state_s3

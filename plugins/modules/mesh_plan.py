@@ -144,6 +144,33 @@ options:
     description: PersistentKeepalive (seconds) on the entries held for standby leaders and relays.
     type: int
     default: 2
+  acls:
+    description:
+      - Who may reach what over the mesh (the wireguard role's C(wireguard_acls)), checked against the plan and
+        O(groups) and compiled into one nftables table per node (C(plan.nodes[host].acl)), which
+        M(wiremesh.multicloud.wg_node) loads.
+      - C(default) gives the verdict when no rule matches, per kind of source, C(members) (managed hosts; default
+        C(accept)) and C(peers) (external peers; default C(drop)). C(tags) names sets of selectors. C(rules) is a list
+        of C(from) and C(to) (a selector or a list of them), C(proto) (C(tcp), C(udp), C(icmp) or C(any), the default),
+        C(ports) (tcp and udp only; ports and ranges such as C(8000-8100); every port when left out), C(action)
+        (C(accept), the default, or C(drop)) and an optional C(name). The first rule that matches decides.
+      - Selectors are C(host:NAME), C(group:NAME) (an inventory group, its mesh hosts), C(location:NAME),
+        C(peer:NAME) (an external peer; sources only), C(tag:NAME) and C(*).
+      - Each host filters what arrives on its WireGuard interface, for itself and for the hosts it forwards for
+        (leaders, relays). Replies of flows a host opened, ICMP errors, and pings between mesh hosts (the failover
+        agents' probes) always pass; a rule that would drop those pings is refused.
+      - Unknown names, bad protocols or ports, and rules that can never match (an earlier rule matches all they do,
+        or a host's traffic to itself) are refused, one problem each. A C(peer:NAME) that is not an external peer
+        yet is a note, and its rule matches nothing until the peer joins.
+    type: dict
+  groups:
+    description: The inventory's groups (C(groups)), for the C(group:NAME) selectors of O(acls).
+    type: dict
+    default: {}
+  interface:
+    description: Name of the WireGuard interface the compiled O(acls) filter (C(iifname)).
+    type: str
+    default: wg0
   down:
     description:
       - Hosts the controller could not reach in this run. None of them leads a location or relays while another

@@ -37,6 +37,12 @@ options:
       - The node config from the plan (M(wiremesh.multicloud.mesh_plan)'s C(plan.nodes[host])). For the interface
         part, see the O(wiremesh.multicloud.wg_interface#module:config) option of M(wiremesh.multicloud.wg_interface).
       - C(routes) and C(mesh_ip) give the routes over private networks and their source address.
+      - C(acl), when the mesh has an access policy, is this host's nftables table as mesh_plan compiled it. It is
+        written to C(/etc/wireguard/<name>.nft) and loaded before the interface step (so the interface never comes
+        up unfiltered), in one C(nft -f) transaction that replaces the whole table; flows the new policy still
+        allows live on. A table that is missing or carries another digest is loaded again, and the wg-quick unit's
+        drop-in loads the file at boot before the interface comes up. Without C(acl), a table loaded earlier is
+        deleted with its file.
     type: dict
     required: true
   private_key_path:
@@ -115,6 +121,7 @@ notes:
   - Needs root privileges (C(become)).
 requirements:
   - wireguard-tools (C(wg), C(wg-quick)) and iproute2 on the managed host
+  - nftables (C(nft)) on the managed host when the mesh has an access policy
 seealso:
   - module: wiremesh.multicloud.wg_host
   - module: wiremesh.multicloud.wg_interface

@@ -65,8 +65,9 @@ def get_json(url, timeout=5):
 
 
 def forward(name, connect, pidfile):
-    """Another forwarder from 127.0.0.1 through the operator's namespace (the test's own, stopped at the end)."""
-    out = subprocess.run([sys.executable, TOOL, "start", "--netns", "wm-operator", "--listen", "127.0.0.1:%d" % (
+    """Another forwarder from 127.0.0.1, through the app's host (do1): the demo's access policy lets the app, and
+    only the app, reach the camera and the detector (the test's own forwarder, stopped at the end)."""
+    out = subprocess.run([sys.executable, TOOL, "start", "--netns", "wm-do1", "--listen", "127.0.0.1:%d" % (
         8490 + {"camera": 1, "detector": 2}[name]), "--connect", connect, "--pidfile", pidfile],
         capture_output=True, text=True, timeout=60, check=True).stdout
     return "http://%s" % json.loads(out)["listen"]

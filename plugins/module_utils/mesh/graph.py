@@ -12,7 +12,9 @@ state file's ``plan``) in, text out; the same plan always gives the same bytes.
   the keepalive; a dashed grey one, labelled ``standby``, for the entries held for a failover (no AllowedIPs
   yet); standby leaders and relays marked ``standby``; one dotted edge per relayed pair, labelled
   ``via <relay>``;
-- with ``cross`` granularity, dashed grey edges for the unencrypted routes over a shared private network.
+- with ``cross`` granularity, dashed grey edges for the unencrypted routes over a shared private network;
+- with ``flows`` and an access policy, one blue arrow per flow the policy lets open (``tcp 8080``), from the host
+  or peer that may open it to the host it reaches; the defaults by kind of source are in the title.
 """
 
 from __future__ import annotations
@@ -106,13 +108,25 @@ def _edge_label(a, b, sides):
     return "\n".join(parts)
 
 
-def to_dot(plan, name="wiremesh"):
-    """The plan as DOT text (an undirected graph)."""
+def _flow_lines(plan):
+    """Blue arrows for the flows of the plan's access policy, one per source, destination and protocol."""
+    merged = {}
+    for flow in plan.get("acl", {}).get("flows", []):
+        what = flow["proto"] if not flow["ports"] else "%s %s" % (flow["proto"], flow["ports"])
+        merged.setdefault((flow["from"], flow["to"]), []).append(what)
+    return ["  %s -- %s %s;" % (_q(a), _q(b), _attrs(dir="forward", color="blue", fontcolor="blue",
+                                                     constraint="false", label=", ".join(merged[(a, b)])))
+            for a, b in sorted(merged)]
+
+
+def to_dot(plan, name="wiremesh", flows=False):
+    """The plan as DOT text (an undirected graph); ``flows`` adds the access policy's allowed flows."""
     nodes = plan.get("nodes", {})
     relays, standbys = _relay_heads(plan), _standbys(plan)
     lines = ["graph %s {" % _q(name),
              '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];'
-             % _q("%s %s (%s granularity)" % (name, plan.get("cidr", ""), plan.get("granularity", ""))),
+             % _q("%s %s (%s granularity)%s" % (name, plan.get("cidr", ""), plan.get("granularity", ""),
+                                                 _policy_title(plan) if flows else "")),
              '  node [fontname="Helvetica", fontsize="10"];',
              '  edge [fontname="Helvetica", fontsize="8"];']
     locations = {}
@@ -145,8 +159,18 @@ def to_dot(plan, name="wiremesh"):
                 seen.add(tuple(sorted((node_name, owner))))
                 lines.append("  %s -- %s %s;" % (_q(node_name), _q(owner), _attrs(
                     style="dashed", color="grey", label="private %s" % route["via"])))
+    if flows:
+        lines += _flow_lines(plan)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _policy_title(plan):
+    policy = plan.get("acl")
+    if not policy:
+        return "\nno access policy: every flow is allowed"
+    return ("\nblue: flows the access policy opens; otherwise hosts %s, external peers %s"
+            % (policy["default"]["members"], policy["default"]["peers"]))
 
 
 def _route_owner(nodes, route):

@@ -4,8 +4,8 @@
 """What wg_node does, without AnsibleModule: a host's whole part of the mesh in one pass, each step reading
 before it writes, so a converged host is checked in one module run and nothing is changed.
 
-Order: files (units, scripts, the failover table) -> systemd reload -> kernel parameters -> the interface (live,
-wg syncconf) -> routes -> units enabled/started (lab: supervisor reload) -> firewall port."""
+Order: files (units, scripts, the failover table) -> systemd reload -> kernel parameters -> the access policy
+(nftables, before the interface so that it never comes up unfiltered) -> the interface (live, wg syncconf) -> routes -> units enabled/started (lab: supervisor reload) -> firewall port."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..routes import changes as route_changes
 from ..routes import commands as route_commands
 from ..routes import normalize as route_normalize
 from ..routes import read as read_routes
-from . import firewall, hostfiles, interface, services, sysctl
+from . import firewall, hostfiles, interface, nftables, services, sysctl
 from .common import WireGuardError, run_checked
 
 
@@ -47,6 +47,10 @@ def converge(run, which, params, check_mode=False, on_secret=None):
         sysctl_actions, sysctl_diffs = sysctl.converge(params["sysctls"], params["sysctl_file"], check_mode)
         actions += sysctl_actions
         diffs += sysctl_diffs
+    acl_actions, acl_diffs = nftables.converge(run, which, params["name"], params["config"].get("acl"),
+                                               check_mode=check_mode)
+    actions += acl_actions
+    diffs += acl_diffs
     result = interface.present(run, params, check_mode=check_mode, on_secret=on_secret)
     actions += result.pop("actions")
     iface_diff = result.pop("diff")

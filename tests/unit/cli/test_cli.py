@@ -205,3 +205,19 @@ def test_the_cli_reads_an_s3_state(capsys, inventory, monkeypatch):
         code, _out, err = run(capsys, "graph", "--state", "s3://no-such-bucket/mesh.state.json")
         assert code == 2 and "state backend s3 (s3://no-such-bucket/mesh.state.json)" in err
         assert "the bucket does not exist" in err
+
+
+def test_graph_flows_draws_what_the_access_policy_lets_open(capsys, inventory):
+    state = inventory / ".wiremesh" / "mesh.state.json"
+    data = json.loads(state.read_text())
+    data["plan"]["acl"] = {"default": {"members": "accept", "peers": "drop"},
+                           "flows": [{"from": "operator", "to": "do1", "proto": "tcp", "ports": "8080", "rule": "r0"},
+                                     {"from": "operator", "to": "do1", "proto": "tcp", "ports": "22", "rule": "r1"}]}
+    state.write_text(json.dumps(data))
+    code, out, _err = run(capsys, "graph", "-i", str(inventory), "--flows")
+    assert code == 0
+    assert '"operator" -- "do1" [color="blue", constraint="false", dir="forward", fontcolor="blue", ' \
+           'label="tcp 8080, tcp 22"];' in out
+    assert "otherwise hosts accept, external peers drop" in out
+    code, out, _err = run(capsys, "graph", "-i", str(inventory))
+    assert code == 0 and 'color="blue"' not in out

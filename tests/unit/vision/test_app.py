@@ -210,7 +210,13 @@ def test_two_requests_in_flight_share_the_detectors_batches(servers):
     camera = servers("camera", "--synthetic", "--fps", "25")
     app = servers("app", "--camera-url", camera.url + "/mjpeg", "--detector-url", detector.url, "--in-flight", "2")
     wait_for(lambda: get_json(app.url + "/stats")[1]["detector_requests"] >= 12, 60, what="12 detector requests")
-    stats, health = get_json(app.url + "/stats")[1], get_json(detector.url + "/healthz")[1]
+
+    def shared():
+        health = get_json(detector.url + "/healthz")[1]
+        return health["served"] >= 10 and health["batches"] < health["served"]
+    # two requests meet in one forward pass when both wait within --max-wait-ms: on a loaded machine (both cores
+    # busy) the first dozen may all be served alone, so the test waits for the first shared pass
+    wait_for(shared, 60, what="a forward pass shared by two requests")
+    stats = get_json(app.url + "/stats")[1]
     assert stats["detector_in_flight"] == 2 and stats["detector_connected"], stats
-    assert health["served"] >= 10 and health["batches"] < health["served"], health
     assert stats["classes"] == SCENE, stats  # answers out of order never replace newer boxes with older ones
