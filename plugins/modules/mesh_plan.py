@@ -147,8 +147,9 @@ options:
   acls:
     description:
       - Who may reach what over the mesh (the wireguard role's C(wireguard_acls)), checked against the plan and
-        O(groups) and compiled into one nftables table per node (C(plan.nodes[host].acl)), which
-        M(wiremesh.multicloud.wg_node) loads.
+        O(groups) and compiled into one nftables table that every host loads (C(plan.acl.table), for the
+        O(wiremesh.multicloud.wg_node#module:nftables) option of M(wiremesh.multicloud.wg_node)); C(plan.acl.rules)
+        lists its rules with the hosts and peers each matches, C(plan.acl.default) the defaults.
       - C(default) gives the verdict when no rule matches, per kind of source, C(members) (managed hosts; default
         C(accept)) and C(peers) (external peers; default C(drop)). C(tags) names sets of selectors. C(rules) is a list
         of C(from) and C(to) (a selector or a list of them), C(proto) (C(tcp), C(udp), C(icmp) or C(any), the default),

@@ -37,12 +37,6 @@ options:
       - The node config from the plan (M(wiremesh.multicloud.mesh_plan)'s C(plan.nodes[host])). For the interface
         part, see the O(wiremesh.multicloud.wg_interface#module:config) option of M(wiremesh.multicloud.wg_interface).
       - C(routes) and C(mesh_ip) give the routes over private networks and their source address.
-      - C(acl), when the mesh has an access policy, is this host's nftables table as mesh_plan compiled it. It is
-        written to C(/etc/wireguard/<name>.nft) and loaded before the interface step (so the interface never comes
-        up unfiltered), in one C(nft -f) transaction that replaces the whole table; flows the new policy still
-        allows live on. A table that is missing or carries another digest is loaded again, and the wg-quick unit's
-        drop-in loads the file at boot before the interface comes up. Without C(acl), a table loaded earlier is
-        deleted with its file.
     type: dict
     required: true
   private_key_path:
@@ -106,6 +100,16 @@ options:
     type: str
     choices: [auto, firewalld, ufw, none]
     default: auto
+  nftables:
+    description:
+      - The mesh's access policy, the nftables table M(wiremesh.multicloud.mesh_plan) compiled (its C(plan.acl.table),
+        the same for every host).
+      - It is written to C(/etc/wireguard/<name>.nft) and loaded before the interface step (so the interface never
+        comes up unfiltered), in one C(nft -f) transaction that replaces the whole table; flows the new policy still
+        allows live on. A table that is missing or carries another digest is loaded again, and the wg-quick unit's
+        drop-in loads the file at boot before the interface comes up.
+      - Null (the default) means no policy; a table this module loaded earlier is deleted, with its file.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -226,6 +230,7 @@ def main():
             service_manager=dict(type="str", choices=["systemd", "lab", "none"], default="none"),
             units=dict(type="list", elements="dict", default=[]),
             firewall=dict(type="str", choices=["auto", "firewalld", "ufw", "none"], default="auto"),
+            nftables=dict(type="str"),
         ),
         supports_check_mode=True,
     )

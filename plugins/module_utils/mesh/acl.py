@@ -2,7 +2,7 @@
 # Copyright: contributors to wiremesh.multicloud
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Who may reach what over the mesh (pure: no IO). A policy from the inventory, checked against the plan and the
-inventory's groups, compiled into one nftables table per host.
+inventory's groups, compiled into one nftables table that every host loads.
 
     {"default": {"members": "accept", "peers": "drop"},     # when no rule matches, by kind of source
      "tags": {"cameras": ["host:edge"]},                     # named sets of selectors
@@ -66,22 +66,34 @@ def _ports_text(ports):
 
 
 def summary(policy):
-    """The policy as plain data for the plan (no addresses): its defaults, and every flow an accept rule opens
-    that no earlier drop rule closes, from a host or peer to a host, sorted."""
-    flows = set()
-    for index, rule in enumerate(policy.rules):
-        if rule.action != "accept":
+    """The policy as plain data for the plan (names, no addresses; linear in the hosts): its defaults and its
+    rules in order, each with the hosts and peers it matches."""
+    rules = [{"rule": r.label, "from": sorted(r.src_members | r.src_peers), "to": sorted(r.dst), "proto": r.proto,
+              "ports": _ports_text(r.ports), "action": r.action} for r in policy.rules]
+    return {"default": {"members": policy.members_default, "peers": policy.peers_default}, "rules": rules}
+
+
+def _parsed_ports(text):
+    return [tuple(int(x) for x in (item.split("-") * 2)[:2]) for item in text.split(",")] if text else None
+
+
+def opened_flows(plan_acl):
+    """[(from, to, proto, ports)] every flow an accept rule of the plan's policy summary opens (per port or range
+    it names) that no earlier drop rule closes, sorted; for drawing (it grows with hosts times hosts)."""
+    flows, drops = {}, []
+    for rule in plan_acl.get("rules", []):
+        if rule["action"] == "drop":
+            drops.append((set(rule["from"]), set(rule["to"]), rule["proto"], _parsed_ports(rule["ports"])))
             continue
-        earlier = [e for e in policy.rules[:index] if e.action == "drop" and e.proto in ("any", rule.proto)
-                   and (e.ports is None or (rule.ports is not None and _within(rule.ports, e.ports)))]
-        for src in sorted(rule.src_members | rule.src_peers):
-            for dst in sorted(rule.dst - {src}):
-                if any((src in e.src_members or src in e.src_peers) and dst in e.dst for e in earlier):
-                    continue
-                flows.add((src, dst, rule.proto, _ports_text(rule.ports), rule.label))
-    keys = ("from", "to", "proto", "ports", "rule")
-    return {"default": {"members": policy.members_default, "peers": policy.peers_default},
-            "flows": [dict(zip(keys, flow)) for flow in sorted(flows)]}
+        for item in (rule["ports"].split(",") if rule["ports"] else [""]):
+            ports = _parsed_ports(item)
+            closing = [(src, dst) for src, dst, proto, covered in drops if proto in ("any", rule["proto"])
+                       and (covered is None or (ports is not None and _within(ports, covered)))]
+            for a in rule["from"]:
+                for b in rule["to"]:
+                    if a != b and not any(a in src and b in dst for src, dst in closing):
+                        flows.setdefault((a, b, rule["proto"]), []).append(item)
+    return sorted((a, b, proto, ",".join(items)) for (a, b, proto), items in flows.items())
 
 
 def _within(inner, outer):
@@ -286,86 +298,52 @@ def peer_addresses(spec, name):
 
 def _set(nets, version):
     chosen = sorted({str(n) for n in nets if n.version == version},
-                    key=lambda text: ipaddress.ip_network(text))
+                    key=ipaddress.ip_network)
     return "{ %s }" % ", ".join(chosen) if chosen else None
 
 
-class Compiler:
-    """Per-host nftables tables for one policy over one plan (``spec``, ``mesh_ips``)."""
+def compile_table(policy, spec, mesh_ips, interface="wg0"):
+    """The policy as one nftables table, the same on every host (``nft -f`` text; same policy, same bytes).
 
-    def __init__(self, policy, spec, mesh_ips, interface="wg0"):
-        self.policy, self.spec, self.mesh_ips, self.interface = policy, spec, mesh_ips, interface
-        self._member = dict((n.name, member_addresses(spec, mesh_ips, n.name)) for n in spec.nodes)
-        self._peer = dict((p.name, peer_addresses(spec, p.name)) for p in spec.peers)
+    Both base chains (input: for the host itself; forward: for the hosts it forwards for) send what arrives on
+    the WireGuard interface to one ``mesh_policy`` chain, whose rules match source and destination addresses: on a
+    host, the rules whose destinations include it decide what reaches it, and the others what it forwards. One
+    text for the whole mesh keeps the plan's size linear in the hosts."""
+    member = dict((n.name, member_addresses(spec, mesh_ips, n.name)) for n in spec.nodes)
+    peer = dict((p.name, peer_addresses(spec, p.name)) for p in spec.peers)
 
-    @property
-    def table(self):
-        return "wiremesh_%s" % self.interface.replace("-", "_")
+    def addresses(members, peers=()):
+        return [n for m in sorted(members) for n in member[m]] + [n for p in sorted(peers) for n in peer[p]]
 
-    def _sources(self, members, peers):
-        nets = [n for m in sorted(members) for n in self._member[m]]
-        nets += [n for p in sorted(peers) for n in self._peer[p]]
-        return nets
-
-    def _lines(self, rule, daddr):
-        """nft lines for ``rule`` (saddr/daddr per address family; ``daddr`` None in input)."""
-        out = []
-        src = self._sources(rule.src_members, rule.src_peers)
-        dst = [n for m in sorted(rule.dst) for n in self._member[m]] if daddr else None
+    everyone = addresses(member)
+    lines = ["ct state established ct direction reply accept  # replies of flows opened from here",
+             "ct state related accept  # ICMP errors"]
+    for family, version, icmp in (("ip", 4, "icmp"), ("ip6", 6, "icmpv6")):
+        if _set(everyone, version):
+            lines.append("%s saddr %s %s type echo-request accept  # failover probes"
+                         % (family, _set(everyone, version), icmp))
+    for rule in policy.rules:
+        src, dst = addresses(rule.src_members, rule.src_peers), addresses(rule.dst)
         for family, version in (("ip", 4), ("ip6", 6)):
-            saddr = _set(src, version)
-            if saddr is None:
-                continue
-            match = "%s saddr %s" % (family, saddr)
-            if dst is not None:
-                target = _set(dst, version)
-                if target is None:
-                    continue
-                match += " %s daddr %s" % (family, target)
-            out.append("%s%s %s  # %s" % (match, _l4(rule, family), rule.action, rule.label))
-        return out
-
-    def render(self, host):
-        """The nftables table for ``host`` as ``nft -f`` text (deterministic: same policy, same bytes)."""
-        members = sorted(self._member)
-        peers = sorted(self._peer)
-        probes = _set([n for m in members for n in self._member[m]], 4), _set(
-            [n for m in members for n in self._member[m]], 6)
-        body = ["ct state established ct direction reply accept  # replies of flows opened from here",
-                "ct state related accept  # ICMP errors"]
-        if probes[0]:
-            body.append("ip saddr %s icmp type echo-request accept  # failover probes" % probes[0])
-        if probes[1]:
-            body.append("ip6 saddr %s icmpv6 type echo-request accept  # failover probes" % probes[1])
-        input_rules, forward_rules = list(body), list(body)
-        for rule in self.policy.rules:
-            if host in rule.dst:
-                input_rules += self._lines(rule, daddr=False)
-            if rule.dst - {host}:
-                forward_rules += self._lines(rule, daddr=True)
-        tail = []
-        for kind, names, verdict in (("members", members, self.policy.members_default),
-                                     ("peers", peers, self.policy.peers_default)):
-            nets = self._sources(names if kind == "members" else (),
-                                 names if kind == "peers" else ())
-            for family, version in (("ip", 4), ("ip6", 6)):
-                saddr = _set(nets, version)
-                if saddr:
-                    tail.append("%s saddr %s %s  # default for %s" % (family, saddr, verdict, kind))
-        tail.append("drop  # no mesh host or peer has this address")
-        chains = [("input", "input", input_rules + tail), ("forward", "forward", forward_rules + tail)]
-        text = ["table inet %s {" % self.table]
-        for name, hook, rules in chains:
-            text.append("\tchain %s {" % name)
-            text.append("\t\ttype filter hook %s priority filter; policy accept;" % hook)
-            text.append("\t\tiifname != \"%s\" accept" % self.interface)
-            text += ["\t\t" + line for line in rules]
-            text.append("\t}")
-        text.append("}")
-        rendered = "\n".join(text) + "\n"
-        digest = hashlib.sha256(rendered.encode()).hexdigest()[:16]
-        return rendered.replace("table inet %s {" % self.table,
-                                "table inet %s {\n\tcomment \"wiremesh %s\"" % (self.table, digest), 1)
+            if _set(src, version) and _set(dst, version):
+                lines.append("%s saddr %s %s daddr %s%s %s  # %s" % (family, _set(src, version), family,
+                                                                    _set(dst, version), _l4(rule, family),
+                                                                    rule.action, rule.label))
+    for kind, nets, verdict in (("members", addresses(member), policy.members_default),
+                                ("peers", addresses((), peer), policy.peers_default)):
+        for family, version in (("ip", 4), ("ip6", 6)):
+            if _set(nets, version):
+                lines.append("%s saddr %s %s  # default for %s" % (family, _set(nets, version), verdict, kind))
+    lines.append("drop  # no mesh host or peer has this address")
+    table = "wiremesh_%s" % interface.replace("-", "_")
+    text = ["table inet %s {" % table]
+    for hook in ("input", "forward"):
+        text += ["\tchain %s {" % hook, "\t\ttype filter hook %s priority filter; policy accept;" % hook,
+                 '\t\tiifname "%s" jump mesh_policy' % interface, "\t}"]
+    text += ["\tchain mesh_policy {"] + ["\t\t" + line for line in lines] + ["\t}", "}"]
+    rendered = "\n".join(text) + "\n"
+    digest = hashlib.sha256(rendered.encode()).hexdigest()[:16]
+    return rendered.replace("table inet %s {" % table, 'table inet %s {\n\tcomment "wiremesh %s"' % (table, digest), 1)
 
 
 def _l4(rule, family):

@@ -19,6 +19,8 @@ state file's ``plan``) in, text out; the same plan always gives the same bytes.
 
 from __future__ import annotations
 
+from .acl import opened_flows
+
 
 def _q(text):
     """A DOT double-quoted string."""
@@ -111,9 +113,8 @@ def _edge_label(a, b, sides):
 def _flow_lines(plan):
     """Blue arrows for the flows of the plan's access policy, one per source, destination and protocol."""
     merged = {}
-    for flow in plan.get("acl", {}).get("flows", []):
-        what = flow["proto"] if not flow["ports"] else "%s %s" % (flow["proto"], flow["ports"])
-        merged.setdefault((flow["from"], flow["to"]), []).append(what)
+    for src, dst, proto, ports in opened_flows(plan.get("acl") or {}):
+        merged.setdefault((src, dst), []).append("%s %s" % (proto, ports) if ports else proto)
     return ["  %s -- %s %s;" % (_q(a), _q(b), _attrs(dir="forward", color="blue", fontcolor="blue",
                                                      constraint="false", label=", ".join(merged[(a, b)])))
             for a, b in sorted(merged)]
@@ -123,10 +124,10 @@ def to_dot(plan, name="wiremesh", flows=False):
     """The plan as DOT text (an undirected graph); ``flows`` adds the access policy's allowed flows."""
     nodes = plan.get("nodes", {})
     relays, standbys = _relay_heads(plan), _standbys(plan)
+    title = "%s %s (%s granularity)%s" % (name, plan.get("cidr", ""), plan.get("granularity", ""),
+                                          _policy_title(plan) if flows else "")
     lines = ["graph %s {" % _q(name),
-             '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];'
-             % _q("%s %s (%s granularity)%s" % (name, plan.get("cidr", ""), plan.get("granularity", ""),
-                                                 _policy_title(plan) if flows else "")),
+             '  graph [fontname="Helvetica", label=%s, labelloc="t", compound="true"];' % _q(title),
              '  node [fontname="Helvetica", fontsize="10"];',
              '  edge [fontname="Helvetica", fontsize="8"];']
     locations = {}

@@ -107,9 +107,9 @@ def update(state, plan, forget=(), new_psk=None, plan_data=None, inputs=None):
                     psks[pair] = state["psks"].get(pair) or psks.get(pair) or new_psk()
     out = {"version": VERSION, "nodes": nodes, "psks": psks}
     if plan_data is not None:
-        # without each node's compiled nftables table (rebuilt every run; the policy's summary stays for the CLI)
-        out["plan"] = dict(plan_data, nodes=dict(
-            (name, dict((k, v) for k, v in node.items() if k != "acl")) for name, node in plan_data["nodes"].items()))
+        out["plan"] = plan_data
+        if "acl" in plan_data:      # without the compiled nftables table (rebuilt every run): the CLI needs none
+            out["plan"] = dict(plan_data, acl=dict((k, v) for k, v in plan_data["acl"].items() if k != "table"))
     return out
 
 

@@ -5,7 +5,8 @@
 before it writes, so a converged host is checked in one module run and nothing is changed.
 
 Order: files (units, scripts, the failover table) -> systemd reload -> kernel parameters -> the access policy
-(nftables, before the interface so that it never comes up unfiltered) -> the interface (live, wg syncconf) -> routes -> units enabled/started (lab: supervisor reload) -> firewall port."""
+(nftables, before the interface so that it never comes up unfiltered) -> the interface (live, wg syncconf) ->
+routes -> units enabled/started (lab: supervisor reload) -> firewall port."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def converge(run, which, params, check_mode=False, on_secret=None):
         sysctl_actions, sysctl_diffs = sysctl.converge(params["sysctls"], params["sysctl_file"], check_mode)
         actions += sysctl_actions
         diffs += sysctl_diffs
-    acl_actions, acl_diffs = nftables.converge(run, which, params["name"], params["config"].get("acl"),
+    acl_actions, acl_diffs = nftables.converge(run, which, params["name"], params.get("nftables"),
                                                check_mode=check_mode)
     actions += acl_actions
     diffs += acl_diffs

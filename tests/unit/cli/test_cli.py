@@ -210,14 +210,17 @@ def test_the_cli_reads_an_s3_state(capsys, inventory, monkeypatch):
 def test_graph_flows_draws_what_the_access_policy_lets_open(capsys, inventory):
     state = inventory / ".wiremesh" / "mesh.state.json"
     data = json.loads(state.read_text())
-    data["plan"]["acl"] = {"default": {"members": "accept", "peers": "drop"},
-                           "flows": [{"from": "operator", "to": "do1", "proto": "tcp", "ports": "8080", "rule": "r0"},
-                                     {"from": "operator", "to": "do1", "proto": "tcp", "ports": "22", "rule": "r1"}]}
+    data["plan"]["acl"] = {"default": {"members": "accept", "peers": "drop"}, "rules": [
+        {"rule": "r0", "from": ["do2"], "to": ["do1"], "proto": "tcp", "ports": "8080", "action": "drop"},
+        {"rule": "r1", "from": ["do2", "operator"], "to": ["do1"], "proto": "tcp", "ports": "8080,22",
+         "action": "accept"}]}
     state.write_text(json.dumps(data))
     code, out, _err = run(capsys, "graph", "-i", str(inventory), "--flows")
     assert code == 0
     assert '"operator" -- "do1" [color="blue", constraint="false", dir="forward", fontcolor="blue", ' \
-           'label="tcp 8080, tcp 22"];' in out
+           'label="tcp 8080,22"];' in out
+    # r0 drops do2's 8080, not its 22
+    assert '"do2" -- "do1" [color="blue", constraint="false", dir="forward", fontcolor="blue", label="tcp 22"];' in out
     assert "otherwise hosts accept, external peers drop" in out
     code, out, _err = run(capsys, "graph", "-i", str(inventory))
     assert code == 0 and 'color="blue"' not in out
