@@ -56,8 +56,8 @@ def run(params, field_prefix="", assigned=None, remembered=()):
     notes = list(plan.notes)
     if policy is not None:
         notes += policy.notes
-        data["acl"] = dict(acl.summary(policy), table=acl.compile_table(policy, plan.spec, plan.mesh_ips,
-                                                                         params.get("interface") or "wg0"))
+        table = acl.compile_table(policy, plan.spec, plan.mesh_ips, params.get("interface") or "wg0")
+        data["acl"] = dict(acl.summary(policy), table=table)
     notes = [_render_one(note, field_prefix) for note in notes]
     return plan, {"changed": False, "plan": data, "mesh_ips": data["mesh_ips"], "notes": notes}, None
 

@@ -326,9 +326,8 @@ def compile_table(policy, spec, mesh_ips, interface="wg0"):
         src, dst = addresses(rule.src_members, rule.src_peers), addresses(rule.dst)
         for family, version in (("ip", 4), ("ip6", 6)):
             if _set(src, version) and _set(dst, version):
-                lines.append("%s saddr %s %s daddr %s%s %s  # %s" % (family, _set(src, version), family,
-                                                                    _set(dst, version), _l4(rule, family),
-                                                                    rule.action, rule.label))
+                match = "%s saddr %s %s daddr %s" % (family, _set(src, version), family, _set(dst, version))
+                lines.append("%s%s %s  # %s" % (match, _l4(rule, family), rule.action, rule.label))
     for kind, nets, verdict in (("members", addresses(member), policy.members_default),
                                 ("peers", addresses((), peer), policy.peers_default)):
         for family, version in (("ip", 4), ("ip6", 6)):
