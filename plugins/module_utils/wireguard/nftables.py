@@ -9,11 +9,10 @@ wg-quick unit's drop-in loads the file before the interface comes up, so a reboo
 
 from __future__ import annotations
 
-import os
 import re
 
 from .common import WireGuardError, run_checked
-from .files import atomic_write
+from .files import atomic_write, read_text, remove
 
 _COMMENT = re.compile(r'comment "wiremesh ([0-9a-f]+)"')
 
@@ -36,14 +35,6 @@ def loadable(text):
     return "table inet %s\ndelete table inet %s\n%s" % (table, table, text)
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _live_digest(run, table):
     rc, out, _err = run(["nft", "list", "table", "inet", table])
     if rc != 0:
@@ -56,7 +47,7 @@ def converge(run, which, interface, text, table=None, check_mode=False):
     """Make the host's policy ``text`` (None: no policy, the table removed) live and on disk. Returns
     (actions, diffs)."""
     path = path_of(interface)
-    current = _read(path)
+    current = read_text(path)
     if text is None and current is None:
         return [], []           # no policy, none loaded by us: not even a read
     table = table or table_of(text if text is not None else current)
@@ -75,7 +66,7 @@ def converge(run, which, interface, text, table=None, check_mode=False):
         if current is not None:
             actions.append("remove %s" % path)
             if not check_mode:
-                os.unlink(path)
+                remove(path)
         if actions:
             diffs.append({"before_header": path, "after_header": path, "before": current or "", "after": ""})
         return actions, diffs
