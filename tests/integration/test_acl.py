@@ -17,7 +17,7 @@ import pytest
 
 from tests.acl_demo import allowed, demo_policy
 
-from .labtools import ROOT, forget_mesh_state, host_argv, in_host, needs_lab, playbook, recap
+from .labtools import ROOT, forget_mesh_state, in_host, needs_lab, playbook, recap
 
 LAB_ROOT = "/srv/wiremesh-lab/lab"
 INVENTORY = os.path.join(ROOT, "inventories", "lab")
@@ -28,6 +28,12 @@ UDP_PORTS = (8082,)
 MESH_ONLY = ("-e", "wiremesh_workloads=false")
 
 pytestmark = needs_lab
+
+
+def netns_argv(host, script, *args):
+    """``script`` (tests/integration/acl/) run with the host's network only: a lab host's own mounts hide a checkout
+    under /tmp (CI clones there), and these scripts need nothing of the host but its network."""
+    return ["ip", "netns", "exec", "wm-" + host, "/usr/bin/python3", os.path.join(HERE, script), *args]
 
 
 def must(proc, what):
@@ -56,9 +62,8 @@ def acl_lab():
     listeners = []
     try:
         for host in HOSTS:
-            argv = host_argv(LAB_ROOT, host, "python3", os.path.join(HERE, "listen.py"), ips[host],
-                             "--tcp", *[str(p) for p in TCP_PORTS if p != 22], "--udp", *[str(p) for p in UDP_PORTS],
-                             "--seconds", "1200")
+            argv = netns_argv(host, "listen.py", ips[host], "--tcp", *[str(p) for p in TCP_PORTS if p != 22],
+                              "--udp", *[str(p) for p in UDP_PORTS], "--seconds", "1200")
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             listeners.append(proc)
             assert proc.stdout.readline().strip() == "listening", host
@@ -72,7 +77,8 @@ def acl_lab():
 
 
 def probe(source, flows):
-    proc = in_host(LAB_ROOT, source, "python3", os.path.join(HERE, "probe.py"), json.dumps(flows), timeout=60)
+    proc = subprocess.run(netns_argv(source, "probe.py", json.dumps(flows)), capture_output=True, text=True,
+                          timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -100,8 +106,7 @@ class Stream:
     """A TCP stream from a lab host, echoes counted as they come."""
 
     def __init__(self, source, address, port):
-        self.proc = subprocess.Popen(host_argv(LAB_ROOT, source, "python3", os.path.join(HERE, "stream.py"),
-                                               address, str(port), "--seconds", "300"),
+        self.proc = subprocess.Popen(netns_argv(source, "stream.py", address, str(port), "--seconds", "300"),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.echoes = 0
         self.reader = threading.Thread(target=self._read, daemon=True)
