@@ -73,8 +73,14 @@ def summary(policy):
     return {"default": {"members": policy.members_default, "peers": policy.peers_default}, "rules": rules}
 
 
+def _span(text):
+    """(low, high) of a port ("22") or a range ("8000-8100"); ValueError when it is neither."""
+    low, _dash, high = text.partition("-")
+    return int(low), int(high or low)
+
+
 def _parsed_ports(text):
-    return [tuple(int(x) for x in (item.split("-") * 2)[:2]) for item in text.split(",")] if text else None
+    return [_span(item) for item in text.split(",")] if text else None
 
 
 def opened_flows(plan_acl):
@@ -117,10 +123,9 @@ def _ports(problems, where, value, proto):
         return None
     out = []
     for item in items:
-        text = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else None
-        low, _dash, high = (text or "").partition("-")
+        text = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else ""
         try:
-            span = (int(low), int(high or low))
+            span = _span(text)
         except ValueError:
             span = None
         if span is None or not 1 <= span[0] <= span[1] <= 65535:
@@ -137,10 +142,15 @@ class _Resolver:
     def __init__(self, spec, groups, tags, problems):
         self.members = sorted(n.name for n in spec.nodes)
         self.peers = sorted(p.name for p in spec.peers)
-        self.locations = {}
+        locations = {}
         for node in spec.nodes:
-            self.locations.setdefault(node.location, set()).add(node.name)
-        self.groups = dict((name, set(hosts or ()) & set(self.members)) for name, hosts in (groups or {}).items())
+            locations.setdefault(node.location, set()).add(node.name)
+        # kind -> name -> (member names, peer names): built once, every selector looks it up
+        self.table = {"host": dict((n, ({n}, set())) for n in self.members),
+                      "peer": dict((p, (set(), {p})) for p in self.peers),
+                      "location": dict((loc, (hosts, set())) for loc, hosts in locations.items()),
+                      "group": dict((g, (set(hosts or ()) & set(self.members), set()))
+                                    for g, hosts in (groups or {}).items())}
         self.tags = tags
         self.problems = problems
         self.notes = []             # one per selector naming a peer that is not (yet) an external peer
@@ -162,10 +172,7 @@ class _Resolver:
         if selector == "*":
             return set(self.members), (set() if destination else set(self.peers))
         kind, _colon, name = str(selector).partition(":") if isinstance(selector, str) else ("", "", "")
-        table = {"host": dict((n, ({n}, set())) for n in self.members),
-                 "peer": dict((p, (set(), {p})) for p in self.peers),
-                 "location": dict((loc, (hosts, set())) for loc, hosts in self.locations.items()),
-                 "group": dict((g, (hosts, set())) for g, hosts in self.groups.items())}
+        table = self.table
         if kind == "tag" and name in self.tags:
             if name in seen:
                 self.problems.append(Problem(SUBJECT, where, "tag:%s refers to itself" % name))
@@ -292,14 +299,16 @@ def member_addresses(spec, mesh_ips, name):
     return nets
 
 
-def peer_addresses(spec, name):
-    return [ipaddress.ip_network(n) for n in [p for p in spec.peers if p.name == name][0].allowed_ips]
-
-
 def _set(nets, version):
     chosen = sorted({str(n) for n in nets if n.version == version},
                     key=ipaddress.ip_network)
     return "{ %s }" % ", ".join(chosen) if chosen else None
+
+
+def _families(nets):
+    """[(nft family, address set)] for each IP version ``nets`` has addresses of."""
+    found = [(family, _set(nets, version)) for family, version in (("ip", 4), ("ip6", 6))]
+    return [(family, text) for family, text in found if text]
 
 
 def compile_table(policy, spec, mesh_ips, interface="wg0"):
@@ -310,7 +319,7 @@ def compile_table(policy, spec, mesh_ips, interface="wg0"):
     host, the rules whose destinations include it decide what reaches it, and the others what it forwards. One
     text for the whole mesh keeps the plan's size linear in the hosts."""
     member = dict((n.name, member_addresses(spec, mesh_ips, n.name)) for n in spec.nodes)
-    peer = dict((p.name, peer_addresses(spec, p.name)) for p in spec.peers)
+    peer = dict((p.name, [ipaddress.ip_network(n) for n in p.allowed_ips]) for p in spec.peers)
 
     def addresses(members, peers=()):
         return [n for m in sorted(members) for n in member[m]] + [n for p in sorted(peers) for n in peer[p]]
@@ -318,21 +327,19 @@ def compile_table(policy, spec, mesh_ips, interface="wg0"):
     everyone = addresses(member)
     lines = ["ct state established ct direction reply accept  # replies of flows opened from here",
              "ct state related accept  # ICMP errors"]
-    for family, version, icmp in (("ip", 4, "icmp"), ("ip6", 6, "icmpv6")):
-        if _set(everyone, version):
-            lines.append("%s saddr %s %s type echo-request accept  # failover probes"
-                         % (family, _set(everyone, version), icmp))
+    for family, saddr in _families(everyone):
+        lines.append("%s saddr %s %s type echo-request accept  # failover probes"
+                     % (family, saddr, "icmp" if family == "ip" else "icmpv6"))
     for rule in policy.rules:
-        src, dst = addresses(rule.src_members, rule.src_peers), addresses(rule.dst)
-        for family, version in (("ip", 4), ("ip6", 6)):
-            if _set(src, version) and _set(dst, version):
-                match = "%s saddr %s %s daddr %s" % (family, _set(src, version), family, _set(dst, version))
+        targets = dict(_families(addresses(rule.dst)))
+        for family, saddr in _families(addresses(rule.src_members, rule.src_peers)):
+            if family in targets:
+                match = "%s saddr %s %s daddr %s" % (family, saddr, family, targets[family])
                 lines.append("%s%s %s  # %s" % (match, _l4(rule, family), rule.action, rule.label))
-    for kind, nets, verdict in (("members", addresses(member), policy.members_default),
+    for kind, nets, verdict in (("members", everyone, policy.members_default),
                                 ("peers", addresses((), peer), policy.peers_default)):
-        for family, version in (("ip", 4), ("ip6", 6)):
-            if _set(nets, version):
-                lines.append("%s saddr %s %s  # default for %s" % (family, _set(nets, version), verdict, kind))
+        for family, saddr in _families(nets):
+            lines.append("%s saddr %s %s  # default for %s" % (family, saddr, verdict, kind))
     lines.append("drop  # no mesh host or peer has this address")
     table = "wiremesh_%s" % interface.replace("-", "_")
     text = ["table inet %s {" % table]
