@@ -40,15 +40,14 @@ class ActionModule(ActionBase):
         if plan is None:
             try:
                 store = open_store(params["state_path"], params["state_s3"], Vault.of(self._loader))
-                if not store.exists():
-                    result.update(failed=True, msg="no %s: plan the mesh first" % store.what)
+                plan = store.load().get("plan")      # one read (a missing state loads empty)
+                if not plan:
+                    # which message is the only reason to look again (the S3 store would fetch the object twice)
+                    result.update(failed=True, msg=("the %s holds no plan yet" if store.exists() else
+                                                    "no %s: plan the mesh first") % store.what)
                     return result
-                plan = store.load().get("plan")
             except StateError as exc:
                 result.update(failed=True, msg=str(exc))
-                return result
-            if not plan:
-                result.update(failed=True, msg="the %s holds no plan yet" % store.what)
                 return result
         try:
             dot_text = graph.to_dot(plan, name=params["name"], flows=params["flows"])
