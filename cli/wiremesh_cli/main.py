@@ -37,15 +37,15 @@ def state_path(args):
 def state_bytes(path):
     """The stored bytes of a state file, or of the S3 state object ``s3://BUCKET/KEY`` (credentials, region and
     endpoint from the AWS SDK's environment: AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
-    if not path.startswith("s3://"):
-        with open(path, "rb") as handle:
-            return handle.read()
-    bucket, _slash, key = path[len("s3://"):].partition("/")
-    if not bucket or not key:
-        raise CliError("--state %s: an S3 state is s3://BUCKET/KEY" % path)
+    where = {"path": path}
+    if path.startswith("s3://"):
+        bucket, _slash, key = path[len("s3://"):].partition("/")
+        if not bucket or not key:
+            raise CliError("--state %s: an S3 state is s3://BUCKET/KEY" % path)
+        where = {"s3": {"bucket": bucket, "key": key}}
     stores = plugin_utils("state_store")
     try:
-        data = stores.open_store(s3={"bucket": bucket, "key": key}).raw()
+        data = stores.open_store(**where).raw()
     except stores.StateError as exc:
         raise CliError(str(exc))
     if data is None:
