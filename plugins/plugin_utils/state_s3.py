@@ -66,7 +66,7 @@ class S3Store:
     def __init__(self, options, vault=None, wait_note=None):
         if not HAS_BOTO3:
             raise StateError("state backend s3: boto3 is not installed on the controller (pip install boto3)")
-        self.opts = dict((name, options.get(name, spec.get("default"))) for name, spec in S3_SPEC.items())
+        self.opts = dict((name, options.get(name)) for name in S3_SPEC)     # aliases resolved, defaults filled
         self.bucket, self.key = self.opts["bucket"], self.opts["key"]
         self.name = "s3://%s/%s" % (self.bucket, self.key)
         self.what = "state object %s" % self.name

@@ -43,14 +43,14 @@ def _live_digest(run, table):
     return match.group(1) if match else ""
 
 
-def converge(run, which, interface, text, table=None, check_mode=False):
+def converge(run, which, interface, text, check_mode=False):
     """Make the host's policy ``text`` (None: no policy, the table removed) live and on disk. Returns
     (actions, diffs)."""
     path = path_of(interface)
     current = read_text(path)
     if text is None and current is None:
         return [], []           # no policy, none loaded by us: not even a read
-    table = table or table_of(text if text is not None else current)
+    table = table_of(text if text is not None else current)
     if which("nft") is None:
         if text is None:
             return [], []
@@ -58,17 +58,15 @@ def converge(run, which, interface, text, table=None, check_mode=False):
                              "on this host (package nftables)")
     live = _live_digest(run, table)
     actions, diffs = [], []
-    if text is None:
+    if text is None:        # a policy this module loaded (its file is here) is gone from the plan
         if live is not None:
             actions.append("delete nftables table inet %s (no access policy)" % table)
             if not check_mode:
                 run_checked(run, ["nft", "delete", "table", "inet", table])
-        if current is not None:
-            actions.append("remove %s" % path)
-            if not check_mode:
-                remove(path)
-        if actions:
-            diffs.append({"before_header": path, "after_header": path, "before": current or "", "after": ""})
+        actions.append("remove %s" % path)
+        diffs.append({"before_header": path, "after_header": path, "before": current, "after": ""})
+        if not check_mode:
+            remove(path)
         return actions, diffs
     wanted = loadable(text)
     match = _COMMENT.search(text)
